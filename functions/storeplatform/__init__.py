@@ -1,0 +1,1 @@
+"""Store provisioning platform: CloudEvent functions, shared core and the Helm runner."""

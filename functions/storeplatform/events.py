@@ -1,0 +1,104 @@
+"""CloudEvents in and out: parse both HTTP content modes, build and send binary-mode events."""
+
+from __future__ import annotations
+
+import json
+import logging
+import urllib.error
+import urllib.request
+from collections.abc import Mapping
+from typing import Any
+
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
+from cloudevents.core.exceptions import BaseCloudEventException
+from cloudevents.core.v1.event import CloudEvent
+
+from storeplatform.errors import ApiError
+
+log = logging.getLogger(__name__)
+
+STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+
+
+def is_cloudevent(headers: Mapping[str, str]) -> bool:
+    """True when the headers announce a CloudEvent in binary or structured mode."""
+    lowered = {k.lower(): v for k, v in headers.items()}
+    if "ce-specversion" in lowered:
+        return True
+    return lowered.get("content-type", "").split(";")[0].strip() == STRUCTURED_CONTENT_TYPE
+
+
+def parse_event(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
+    """Decode an HTTP request into a CloudEvent, or raise a 400 ApiError saying what is wrong."""
+    if not is_cloudevent(headers):
+        raise ApiError(
+            400, "not_a_cloudevent",
+            "request is not a CloudEvent: send ce-* headers (binary mode) or "
+            f"Content-Type: {STRUCTURED_CONTENT_TYPE} (structured mode)",
+        )
+    try:
+        event = from_http_event(HTTPMessage(headers=dict(headers), body=body))
+    except (BaseCloudEventException, ValueError, TypeError, KeyError) as err:
+        raise ApiError(400, "invalid_cloudevent", f"invalid CloudEvent: {err}") from err
+    data = event.get_data()
+    if isinstance(data, (bytes, str)) and data:
+        # The JSON format falls back to raw bytes/str when the body is not valid JSON.
+        raise ApiError(400, "invalid_json", "event data must be a JSON object")
+    return event
+
+
+def new_event(event_type: str, source: str, subject: str | None,
+              data: dict[str, Any]) -> CloudEvent:
+    """A JSON CloudEvent with a fresh id and time."""
+    attributes: dict[str, Any] = {
+        "type": event_type,
+        "source": source,
+        "datacontenttype": "application/json",
+    }
+    if subject:
+        attributes["subject"] = subject
+    return CloudEvent(attributes=attributes, data=data)
+
+
+def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int, dict[str, str]]:
+    """A Flask response tuple carrying the event in binary mode."""
+    message = to_binary_event(event)
+    return message.body, status, message.headers
+
+
+def send_event(url: str, event: BaseCloudEvent,
+               timeout: float) -> tuple[int, bytes, dict[str, str]]:
+    """POST the event in binary mode; return (status, body, headers).
+
+    Raises ApiError 503 when the receiver cannot be reached or answers 5xx.
+    """
+    if not url.startswith(("http://", "https://")):
+        raise ValueError(f"event receiver URL must be http(s): {url!r}")
+    message = to_binary_event(event)
+    request = urllib.request.Request(url, data=message.body,  # noqa: S310 (scheme checked)
+                                     headers=message.headers, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
+            return response.status, response.read(), dict(response.headers.items())
+    except urllib.error.HTTPError as err:
+        body = err.read()
+        if err.code >= 500:
+            log.warning("event %s to %s: HTTP %s", event.get_id(), url, err.code)
+            raise ApiError(503, "sink_unavailable",
+                           f"event receiver answered HTTP {err.code}; try again",
+                           retryable=True) from err
+        return err.code, body, dict(err.headers.items())
+    except (urllib.error.URLError, TimeoutError, OSError) as err:
+        log.warning("event %s to %s failed: %s", event.get_id(), url, err)
+        raise ApiError(503, "sink_unavailable",
+                       "event broker is unreachable; nothing was changed, try again",
+                       retryable=True) from err
+
+
+def json_body(body: bytes) -> Any:
+    """Decode a JSON body, or raise 400."""
+    try:
+        return json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from err

@@ -1,0 +1,190 @@
+"""The Helm runner: the entrypoint of the Job container (`python -m storeplatform.runner ACTION`).
+
+install: repair a release a killed helm left in pending-*, then `helm upgrade --install`.
+delete:  `helm uninstall`, then remove the store's namespace.
+Either way it marks the namespace with the outcome and, when K_SINK is set, tells the Broker.
+On failure it exits 1 and its last output line is the one-line reason (the pod's
+terminationMessagePolicy is FallbackToLogsOnError; it also writes /dev/termination-log).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import subprocess
+import sys
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from storeplatform import contract as c
+from storeplatform import kube
+from storeplatform.events import new_event, send_event
+from storeplatform.status import one_line
+
+log = logging.getLogger("storeplatform.runner")
+
+TERMINATION_LOG = Path("/dev/termination-log")
+PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+HELM_GRACE_SECONDS = 60
+
+Helm = Callable[[Sequence[str]], subprocess.CompletedProcess]
+
+
+class RunnerError(RuntimeError):
+    """A failure with a one-line reason for the Job's termination message."""
+
+
+def install_args(store: str, chart: str, values_files: Sequence[str], timeout: str) -> list[str]:
+    """`helm upgrade --install` for one store; the release and namespace are the store name."""
+    args = ["upgrade", "--install", store, chart, "--namespace", store,
+            "--wait=watcher", "--timeout", timeout, "--history-max", "5"]
+    for path in values_files:
+        args += ["--values", path]
+    return args
+
+
+def uninstall_args(store: str, timeout: str) -> list[str]:
+    return ["uninstall", store, "--namespace", store, "--wait=watcher", "--timeout", timeout,
+            "--ignore-not-found"]
+
+
+def history_args(store: str) -> list[str]:
+    return ["history", store, "--namespace", store, "--output", "json", "--max", "10"]
+
+
+def repair_args(store: str, history: list[Mapping[str, Any]], timeout: str) -> list[str] | None:
+    """How to unstick a release whose last revision is pending-* (None: nothing to repair).
+
+    A pending upgrade or rollback goes back to the last good revision; a pending first
+    install is uninstalled so the install starts clean.
+    """
+    if not history:
+        return None
+    revisions = sorted(history, key=lambda h: int(h.get("revision", 0)))
+    last = revisions[-1]
+    if last.get("status") not in PENDING:
+        return None
+    good = [h for h in revisions[:-1] if h.get("status") in ("deployed", "superseded")]
+    if good:
+        return ["rollback", store, str(good[-1]["revision"]), "--namespace", store,
+                "--wait=watcher", "--timeout", timeout]
+    return ["uninstall", store, "--namespace", store, "--wait=watcher", "--timeout", timeout]
+
+
+def run_helm(args: Sequence[str]) -> subprocess.CompletedProcess:
+    """Run helm with a list of arguments (never a shell string)."""
+    log.info("helm %s", " ".join(args[:3]))
+    return subprocess.run(["helm", *args], capture_output=True, text=True, check=False,
+                          timeout=_timeout_seconds(args) + HELM_GRACE_SECONDS)
+
+
+def _timeout_seconds(args: Sequence[str]) -> int:
+    """Seconds from a `--timeout 10m` style argument (default 5 minutes)."""
+    if "--timeout" not in args:
+        return 300
+    text = args[args.index("--timeout") + 1]
+    units = {"s": 1, "m": 60, "h": 3600}
+    return int(text[:-1]) * units[text[-1]] if text[-1] in units else int(text)
+
+
+def _check(result: subprocess.CompletedProcess, what: str) -> None:
+    if result.returncode != 0:
+        raise RunnerError(f"{what} failed: {one_line(result.stderr or result.stdout)}")
+
+
+def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
+    """Repair, then install or upgrade the store's release."""
+    store, timeout = env["STORE_NAME"], env.get("HELM_TIMEOUT", "10m")
+    chart = env["STORE_CHART"]
+    history = helm(history_args(store))
+    if history.returncode == 0 and history.stdout.strip():
+        repair = repair_args(store, json.loads(history.stdout), timeout)
+        if repair:
+            log.info("release %s is pending; repairing with helm %s", store, repair[0])
+            _check(helm(repair), f"helm {repair[0]} (repair)")
+    profile = Path(chart) / f"values.{env.get('STORE_VALUES_PROFILE', 'local')}.yaml"
+    with tempfile.NamedTemporaryFile("w", suffix=".yaml", prefix="values-") as values:
+        values.write(env["STORE_VALUES"])
+        values.flush()
+        _check(helm(install_args(store, chart, [str(profile), values.name], timeout)),
+               "helm upgrade --install")
+
+
+def delete(env: Mapping[str, str], helm: Helm = run_helm,
+           kc: kube.Clients | None = None) -> None:
+    """Uninstall the release, then remove the namespace."""
+    store, timeout = env["STORE_NAME"], env.get("HELM_TIMEOUT", "10m")
+    _check(helm(uninstall_args(store, timeout)), "helm uninstall")
+    if kc is not None:
+        try:
+            kc.core.delete_namespace(store, _request_timeout=kc.timeout)
+        except Exception as err:
+            if not kube.is_status(err, 404):
+                raise RunnerError(f"deleting namespace {store} failed: {err}") from err
+
+
+def mark(kc: kube.Clients, store: str, phase: str, reason: str | None) -> None:
+    """Record the outcome on the namespace, where it outlives the Job (best effort)."""
+    annotations = {c.ANNOTATION_PHASE: phase, c.ANNOTATION_REASON: reason}
+    try:
+        kc.core.patch_namespace(store, {"metadata": {"annotations": annotations}},
+                                _request_timeout=kc.timeout)
+    except Exception as err:  # the outcome is in the Job status anyway
+        log.warning("could not mark namespace %s: %s", store, one_line(str(err)))
+
+
+def announce(sink: str, event_type: str, store: str, reason: str | None) -> None:
+    """Tell the Broker what happened (best effort; lifecycle events are informative)."""
+    if not sink:
+        return
+    data: dict[str, Any] = {"name": store}
+    if reason:
+        data["reason"] = reason
+    try:
+        send_event(sink, new_event(event_type, "/storeplatform/runner", store, data), 5.0)
+    except Exception as err:
+        log.warning("could not announce %s: %s", event_type, one_line(str(err)))
+
+
+def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    action = argv[1] if len(argv) > 1 else ""
+    if action not in ("install", "delete"):
+        print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
+        return 2
+    store = c.validate_store_name(env.get("STORE_NAME"))
+    kc = kube.clients_from({"KUBECONFIG": env.get("KUBECONFIG", ""), "KUBE_TIMEOUT": 10.0})
+    sink = env.get("K_SINK", "")
+    try:
+        if action == "install":
+            install(env)
+            mark(kc, store, "ready", None)
+            announce(sink, c.READY, store, None)
+        else:
+            delete(env, kc=kc)
+            announce(sink, c.DELETED, store, None)
+    except (RunnerError, subprocess.TimeoutExpired, KeyError, OSError) as err:
+        reason = one_line(str(err) if not isinstance(err, KeyError)
+                          else f"missing setting {err}")
+        if action == "install":
+            mark(kc, store, "failed", reason)
+        announce(sink, c.FAILED, store, reason)
+        _terminate(reason)
+        return 1
+    log.info("%s %s: done", action, store)
+    return 0
+
+
+def _terminate(reason: str) -> None:
+    if TERMINATION_LOG.exists():  # the kubelet made it; outside a pod the last line counts
+        with contextlib.suppress(OSError):
+            TERMINATION_LOG.write_text(reason)
+    print(reason, file=sys.stderr, flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv, os.environ))

@@ -1,0 +1,179 @@
+"""Where a store's status comes from: pure derivation from the Kubernetes objects of a store.
+
+Inputs are plain dicts as the API returns them (ApiClient.sanitize_for_serialization).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from storeplatform import contract as c
+from storeplatform import resources
+
+PROVISIONING, READY, FAILED, DELETING = "provisioning", "ready", "failed", "deleting"
+
+Obj = Mapping[str, Any]
+
+
+def _meta(obj: Obj) -> Mapping[str, Any]:
+    return obj.get("metadata") or {}
+
+
+def _labels(obj: Obj) -> Mapping[str, str]:
+    return _meta(obj).get("labels") or {}
+
+
+def _annotations(obj: Obj) -> Mapping[str, str]:
+    return _meta(obj).get("annotations") or {}
+
+
+def _by_store(objects: Iterable[Obj]) -> dict[str, list[Obj]]:
+    grouped: dict[str, list[Obj]] = {}
+    for obj in objects:
+        store = _labels(obj).get(c.LABEL_STORE)
+        if store:
+            grouped.setdefault(store, []).append(obj)
+    return grouped
+
+
+def _condition(job: Obj, kind: str) -> Mapping[str, Any] | None:
+    for cond in (job.get("status") or {}).get("conditions") or []:
+        if cond.get("type") == kind and cond.get("status") == "True":
+            return cond
+    return None
+
+
+def job_state(job: Obj) -> str:
+    """'running', 'succeeded' or 'failed' for a Job."""
+    if _condition(job, "Complete") or _condition(job, "SuccessCriteriaMet"):
+        return "succeeded"
+    if _condition(job, "Failed") or _condition(job, "FailureTarget"):
+        return "failed"
+    return "running"
+
+
+def _failure_reason(job: Obj, pods: list[Obj]) -> str:
+    """The runner's one-line termination message, else the Job's failure condition."""
+    messages = []
+    for pod in pods:
+        for status in (pod.get("status") or {}).get("containerStatuses") or []:
+            terminated = (status.get("state") or {}).get("terminated") or {}
+            if terminated.get("exitCode") and terminated.get("message"):
+                messages.append((terminated.get("finishedAt") or "", terminated["message"]))
+    if messages:
+        return one_line(max(messages)[1])
+    cond = _condition(job, "Failed") or _condition(job, "FailureTarget") or {}
+    return one_line(cond.get("message") or cond.get("reason") or "provisioning job failed")
+
+
+def one_line(text: str, limit: int = 300) -> str:
+    """The last non-empty line of text, cut to limit characters."""
+    lines = [line.strip() for line in str(text).splitlines() if line.strip()]
+    line = lines[-1] if lines else ""
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
+def _job_progress(job: Obj, pods: list[Obj], verb: str) -> str:
+    status = job.get("status") or {}
+    attempt = int(status.get("failed") or 0) + 1
+    attempts = int((job.get("spec") or {}).get("backoffLimit", 0)) + 1
+    running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
+    step = f"helm {verb} running" if running else f"waiting for the helm {verb} pod to start"
+    return f"{step} (attempt {attempt} of {attempts})"
+
+
+def _deployment_available(deployments: list[Obj]) -> bool:
+    wordpress = [d for d in deployments if _labels(d).get(c.LABEL_COMPONENT) == "wordpress"]
+    return bool(wordpress) and all(
+        int((d.get("status") or {}).get("availableReplicas") or 0) >= 1 for d in wordpress)
+
+
+def _urls(ingresses: list[Obj]) -> tuple[str | None, str | None]:
+    for ingress in ingresses:
+        spec = ingress.get("spec") or {}
+        for rule in spec.get("rules") or []:
+            host = rule.get("host")
+            if not host:
+                continue
+            tls_hosts = {h for tls in spec.get("tls") or [] for h in tls.get("hosts") or []}
+            base = f"{'https' if host in tls_hosts else 'http'}://{host}/"
+            return base, base + "wp-admin/"
+    return None, None
+
+
+def _created_at(ns: Obj) -> str | None:
+    return _annotations(ns).get(c.ANNOTATION_CREATED_AT) or _meta(ns).get("creationTimestamp")
+
+
+def _is_newer(job: Obj, ns: Obj) -> bool:
+    """A Job left over from an earlier store of the same name is older than the namespace."""
+    job_time = _meta(job).get("creationTimestamp") or ""
+    ns_time = _meta(ns).get("creationTimestamp") or ""
+    return str(job_time) >= str(ns_time)
+
+
+def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Obj],
+                 ingresses: list[Obj]) -> dict[str, Any]:
+    """One store's public view (docs/contract.md, 'Store')."""
+    name = _meta(ns)["name"]
+    jobs_by_name = {_meta(j)["name"]: j for j in jobs if _is_newer(j, ns)}
+    install = jobs_by_name.get(resources.job_name(resources.INSTALL, name))
+    delete = jobs_by_name.get(resources.job_name(resources.DELETE, name))
+    annotations = _annotations(ns)
+    phase = annotations.get(c.ANNOTATION_PHASE)
+
+    def pods_of(job: Obj) -> list[Obj]:
+        job_name = _meta(job)["name"]
+        return [p for p in pods if _labels(p).get("job-name") == job_name]
+
+    status, reason, progress = PROVISIONING, None, None
+    terminating = (ns.get("status") or {}).get("phase") == "Terminating"
+    if delete is not None or terminating or phase == DELETING:
+        status = DELETING
+        if delete is not None and job_state(delete) == "failed" and not terminating:
+            status, reason = FAILED, "delete failed: " + _failure_reason(delete, pods_of(delete))
+        elif delete is not None and job_state(delete) == "running":
+            progress = _job_progress(delete, pods_of(delete), "uninstall")
+        else:
+            progress = "removing the namespace"
+    elif install is not None and job_state(install) == "running":
+        progress = _job_progress(install, pods_of(install), "install")
+    elif install is not None and job_state(install) == "failed":
+        status, reason = FAILED, _failure_reason(install, pods_of(install))
+    elif install is None and phase == FAILED:
+        status, reason = FAILED, annotations.get(c.ANNOTATION_REASON) or "provisioning failed"
+    elif (install is not None or phase == READY) and _deployment_available(deployments):
+        status = READY
+    elif install is not None or phase == READY:
+        progress = "waiting for WordPress to become available"
+    else:
+        progress = "waiting for the provisioning job"
+
+    storefront, admin = _urls(ingresses)
+    return {
+        "name": name,
+        "engine": _labels(ns).get(c.LABEL_ENGINE, c.DEFAULT_ENGINE),
+        "status": status,
+        "reason": reason,
+        "progress": progress,
+        "storefrontUrl": storefront,
+        "adminUrl": admin,
+        "createdAt": _created_at(ns),
+    }
+
+
+def list_stores(namespaces: list[Obj], jobs: list[Obj], pods: list[Obj],
+                deployments: list[Obj], ingresses: list[Obj]) -> list[dict[str, Any]]:
+    """Every store, oldest first, from one list of each kind of object."""
+    jobs_by, pods_by = _by_store(jobs), _by_store(pods)
+    deployments_by, ingresses_by = _by_store(deployments), _by_store(ingresses)
+    stores = []
+    for ns in namespaces:
+        name = _meta(ns).get("name", "")
+        if _labels(ns).get(c.LABEL_STORE) != name:
+            continue
+        stores.append(store_status(ns, jobs_by.get(name, []), pods_by.get(name, []),
+                                   deployments_by.get(name, []), ingresses_by.get(name, [])))
+    return sorted(stores, key=lambda s: (s["createdAt"] or "", s["name"]))
+
