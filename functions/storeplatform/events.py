@@ -44,7 +44,7 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
     data = event.get_data()
     if isinstance(data, (bytes, str)) and data:
         # The JSON format falls back to raw bytes/str when the body is not valid JSON.
-        raise ApiError(400, "invalid_json", "event data must be a JSON object")
+        raise ApiError(400, "invalid_data", "event data must be a JSON object")
     return event
 
 

@@ -1,0 +1,25 @@
+import pytest
+
+from storeplatform import config
+
+
+def test_required_setting_missing_names_it():
+    with pytest.raises(config.ConfigError, match="K_SINK"):
+        config.load({"K_SINK": config.REQUIRED}, environ={})
+
+
+def test_override_beats_environment_beats_default():
+    spec = {"A": "default", "B": "default", "C": "default"}
+    loaded = config.load(spec, {"A": "override"}, environ={"A": "env", "B": "env"})
+    assert loaded == {"A": "override", "B": "env", "C": "default"}
+
+
+def test_numbers_are_converted_and_checked():
+    assert config.load({"T": 5.0}, environ={"T": "2.5"}) == {"T": 2.5}
+    with pytest.raises(config.ConfigError, match="T must be a number"):
+        config.load({"T": 5}, environ={"T": "soon"})
+
+
+def test_unknown_override_is_an_error():
+    with pytest.raises(config.ConfigError, match="unknown setting"):
+        config.load({"A": 1}, {"B": 2}, environ={})

@@ -1,0 +1,106 @@
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from storeplatform import contract as c
+from storeplatform import resources
+from storeplatform.create_store import SETTINGS as CREATE_SETTINGS
+
+SETTINGS = {key: value for key, value in CREATE_SETTINGS.items()} | {
+    "RUNNER_IMAGE": "storeplatform/helm-runner:dev", "K_SINK": "http://broker.example/x",
+}
+NOW = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
+
+
+def test_namespace_has_platform_and_pod_security_labels():
+    ns = resources.namespace("store-a", "woocommerce", NOW)
+    labels = ns["metadata"]["labels"]
+    assert ns["metadata"]["name"] == "store-a"
+    assert labels[c.LABEL_MANAGED_BY] == "storeplatform"
+    assert labels[c.LABEL_STORE] == "store-a"
+    assert labels[c.LABEL_ENGINE] == "woocommerce"
+    assert labels[c.LABEL_CREATED_AT] == str(int(NOW.timestamp()))
+    assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
+    assert ns["metadata"]["annotations"][c.ANNOTATION_CREATED_AT] == "2026-11-26T16:00:00Z"
+
+
+def test_credentials_are_random_and_complete():
+    first = resources.credentials_secret("store-a")["stringData"]
+    second = resources.credentials_secret("store-a")["stringData"]
+    for key in resources.CREDENTIAL_KEYS:
+        assert len(first[key]) >= 32
+        assert first[key] != second[key]
+    assert first["admin-user"] == "admin"
+
+
+def test_role_binding_binds_runner_in_store_namespace_only():
+    rb = resources.runner_role_binding("store-a", "storeplatform")
+    assert rb["kind"] == "RoleBinding"
+    assert rb["metadata"]["namespace"] == "store-a"
+    assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
+                             "name": "storeplatform-runner"}
+    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "storeplatform-runner",
+                               "namespace": "storeplatform"}]
+
+
+def test_values_secret_carries_chart_values():
+    secret = resources.values_secret("store-a", "woocommerce", "shops.example.com", "storeplatform")
+    assert secret["metadata"]["name"] == "helm-install-store-a"
+    values = json.loads(secret["stringData"]["values.yaml"])
+    assert values == {"storeName": "store-a", "engine": "woocommerce",
+                      "existingSecret": "store-credentials",
+                      "ingress": {"baseDomain": "shops.example.com"}}
+
+
+@pytest.mark.parametrize(("action", "name"), [("install", "helm-install-store-a"),
+                                              ("delete", "helm-delete-store-a")])
+def test_job_is_deterministic_and_labelled(action, name):
+    job = resources.runner_job(action, "store-a", "event-1", SETTINGS)
+    assert job["metadata"]["name"] == name
+    assert job["metadata"]["namespace"] == "storeplatform"
+    assert job["metadata"]["annotations"][c.ANNOTATION_EVENT_ID] == "event-1"
+    labels = job["spec"]["template"]["metadata"]["labels"]
+    assert labels[c.LABEL_COMPONENT] == "helm-runner"
+    assert labels[c.LABEL_STORE] == "store-a"
+    assert labels[c.LABEL_ACTION] == action
+    container = job["spec"]["template"]["spec"]["containers"][0]
+    assert container["command"] == ["python", "-m", "storeplatform.runner", action]
+
+
+def test_job_hygiene():
+    spec = resources.runner_job("install", "store-a", "e", SETTINGS)["spec"]
+    assert spec["backoffLimit"] == 2
+    assert spec["activeDeadlineSeconds"] == 1200
+    assert spec["ttlSecondsAfterFinished"] == 3600
+    pod = spec["template"]["spec"]
+    assert pod["restartPolicy"] == "Never"
+    assert pod["serviceAccountName"] == "storeplatform-runner"
+    assert pod["securityContext"]["runAsNonRoot"] is True
+    assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
+    container = pod["containers"][0]
+    assert container["resources"]["requests"] and container["resources"]["limits"]
+    assert container["securityContext"]["allowPrivilegeEscalation"] is False
+    assert container["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+    assert container["terminationMessagePolicy"] == "FallbackToLogsOnError"
+
+
+def test_job_spec_holds_no_password_and_values_only_by_reference():
+    job = resources.runner_job("install", "store-a", "e", SETTINGS)
+    secret = resources.credentials_secret("store-a")
+    text = json.dumps(job)
+    for key, value in secret["stringData"].items():
+        if key.endswith(("password", "key", "salt")):
+            assert value not in text
+    env = {e["name"]: e for e in job["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert env["STORE_VALUES"] == {"name": "STORE_VALUES", "valueFrom": {"secretKeyRef": {
+        "name": "helm-install-store-a", "key": "values.yaml"}}}
+    assert all("value" not in e or "password" not in e["value"].lower() for e in env.values())
+    assert "args" not in job["spec"]["template"]["spec"]["containers"][0]
+
+
+def test_delete_job_needs_no_values():
+    env = resources.runner_job("delete", "store-a", "e", SETTINGS)["spec"]["template"]["spec"]
+    names = {e["name"] for e in env["containers"][0]["env"]}
+    assert "STORE_VALUES" not in names
+    assert {"STORE_NAME", "K_SINK"} <= names

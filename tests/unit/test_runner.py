@@ -1,0 +1,97 @@
+import subprocess
+
+import pytest
+
+from storeplatform import runner
+
+
+def done(code=0, out="", err=""):
+    return subprocess.CompletedProcess([], code, out, err)
+
+
+class FakeHelm:
+    """Records helm argument lists and answers from a script keyed by the subcommand."""
+
+    def __init__(self, answers=None):
+        self.calls = []
+        self.answers = answers or {}
+
+    def __call__(self, args):
+        self.calls.append(list(args))
+        return self.answers.get(args[0], done())
+
+
+ENV = {"STORE_NAME": "store-a", "STORE_CHART": "/opt/store-chart", "HELM_TIMEOUT": "7m",
+       "STORE_VALUES_PROFILE": "production", "STORE_VALUES": '{"storeName": "store-a"}'}
+
+
+def test_install_args_are_a_list_with_release_namespace_and_values():
+    args = runner.install_args("store-a", "/chart", ["/chart/values.local.yaml", "/tmp/v.yaml"],
+                               "10m")
+    assert args[:4] == ["upgrade", "--install", "store-a", "/chart"]
+    assert args[args.index("--namespace") + 1] == "store-a"
+    assert args[args.index("--timeout") + 1] == "10m"
+    assert "--wait=watcher" in args
+    assert [args[i + 1] for i, a in enumerate(args) if a == "--values"] == [
+        "/chart/values.local.yaml", "/tmp/v.yaml"]
+
+
+@pytest.mark.parametrize(("history", "expected"), [
+    ([], None),
+    ([{"revision": 1, "status": "deployed"}], None),
+    ([{"revision": 1, "status": "failed"}], None),
+    ([{"revision": 1, "status": "pending-install"}],
+     ["uninstall", "store-a", "--namespace", "store-a", "--wait=watcher", "--timeout", "5m"]),
+    ([{"revision": 1, "status": "superseded"}, {"revision": 2, "status": "deployed"},
+      {"revision": 3, "status": "pending-upgrade"}],
+     ["rollback", "store-a", "2", "--namespace", "store-a", "--wait=watcher", "--timeout", "5m"]),
+    ([{"revision": 2, "status": "pending-rollback"}, {"revision": 1, "status": "deployed"}],
+     ["rollback", "store-a", "1", "--namespace", "store-a", "--wait=watcher", "--timeout", "5m"]),
+])
+def test_repair_of_pending_releases(history, expected):
+    assert runner.repair_args("store-a", history, "5m") == expected
+
+
+def test_install_repairs_then_installs_with_profile_and_secret_values():
+    helm = FakeHelm({"history": done(out='[{"revision": 1, "status": "pending-install"}]')})
+    seen_values = []
+    original = helm.__call__
+
+    def capture(args):
+        if args[0] == "upgrade":
+            path = args[[i for i, a in enumerate(args) if a == "--values"][-1] + 1]
+            with open(path) as f:
+                seen_values.append(f.read())
+        return original(args)
+
+    runner.install(ENV, helm=capture)
+    assert [c[0] for c in helm.calls] == ["history", "uninstall", "upgrade"]
+    upgrade = helm.calls[-1]
+    assert "/opt/store-chart/values.production.yaml" in upgrade
+    assert seen_values == ['{"storeName": "store-a"}']
+    assert ENV["STORE_VALUES"] not in " ".join(upgrade)
+
+
+def test_install_failure_raises_one_line_reason():
+    helm = FakeHelm({"history": done(1, err="Error: release: not found"),
+                     "upgrade": done(1, err="line one\nError: quota exceeded for pods\n")})
+    with pytest.raises(runner.RunnerError) as err:
+        runner.install(ENV, helm=helm)
+    assert str(err.value) == "helm upgrade --install failed: Error: quota exceeded for pods"
+
+
+def test_delete_uninstalls_ignoring_missing_release():
+    helm = FakeHelm()
+    runner.delete(ENV, helm=helm)
+    assert helm.calls == [["uninstall", "store-a", "--namespace", "store-a", "--wait=watcher",
+                           "--timeout", "7m", "--ignore-not-found"]]
+
+
+@pytest.mark.parametrize(("timeout", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600)])
+def test_helm_timeout_parsing(timeout, seconds):
+    assert runner._timeout_seconds(["x", "--timeout", timeout]) == seconds
+
+
+def test_bad_action_is_usage_error(capsys):
+    assert runner.main(["runner", "explode"], {}) == 2
+    assert "usage" in capsys.readouterr().err

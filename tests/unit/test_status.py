@@ -1,0 +1,156 @@
+import pytest
+
+from storeplatform import status
+
+T0 = "2026-11-26T16:00:00+00:00"
+
+
+def ns(name="store-a", phase=None, terminating=False, reason=None):
+    annotations = {"storeplatform.io/created-at": "2026-11-26T16:00:00Z"}
+    if phase:
+        annotations["storeplatform.io/phase"] = phase
+    if reason:
+        annotations["storeplatform.io/reason"] = reason
+    return {
+        "metadata": {"name": name, "creationTimestamp": T0, "annotations": annotations,
+                     "labels": {"storeplatform.io/store": name,
+                                "storeplatform.io/engine": "woocommerce"}},
+        "status": {"phase": "Terminating" if terminating else "Active"},
+    }
+
+
+def job(action="install", store="store-a", state="running", failed=0, created=T0):
+    conditions = {"succeeded": [{"type": "Complete", "status": "True"}],
+                  "failed": [{"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                              "message": "Job has reached the specified backoff limit"}],
+                  "running": []}[state]
+    return {"metadata": {"name": f"helm-{action}-{store}", "creationTimestamp": created,
+                         "labels": {"storeplatform.io/store": store}},
+            "spec": {"backoffLimit": 2},
+            "status": {"conditions": conditions, "failed": failed}}
+
+
+def pod(job_name, phase="Running", exit_code=None, message=None, finished="2026-11-26T16:01:00Z"):
+    status = {"phase": phase, "containerStatuses": []}
+    if exit_code is not None:
+        status["containerStatuses"] = [{"state": {"terminated": {
+            "exitCode": exit_code, "message": message, "finishedAt": finished}}}]
+    return {"metadata": {"labels": {"job-name": job_name, "storeplatform.io/store": "store-a"}},
+            "status": status}
+
+
+def deployment(available=1, store="store-a"):
+    return {"metadata": {"labels": {"storeplatform.io/store": store,
+                                    "app.kubernetes.io/component": "wordpress"}},
+            "status": {"availableReplicas": available}}
+
+
+def ingress(host="store-a.localhost", tls=False):
+    spec = {"rules": [{"host": host}]}
+    if tls:
+        spec["tls"] = [{"hosts": [host], "secretName": "x"}]
+    return {"metadata": {"labels": {"storeplatform.io/store": "store-a"}}, "spec": spec}
+
+
+def one(namespace, jobs=(), pods=(), deployments=(), ingresses=()):
+    return status.store_status(namespace, list(jobs), list(pods), list(deployments),
+                               list(ingresses))
+
+
+def test_new_namespace_without_job_is_provisioning():
+    s = one(ns())
+    assert s["status"] == "provisioning"
+    assert s["progress"] == "waiting for the provisioning job"
+    assert s["createdAt"] == "2026-11-26T16:00:00Z"
+    assert s["engine"] == "woocommerce"
+
+
+def test_running_job_reports_attempt():
+    s = one(ns(), [job(failed=1)], [pod("helm-install-store-a")])
+    assert s["status"] == "provisioning"
+    assert s["progress"] == "helm install running (attempt 2 of 3)"
+
+
+def test_pending_pod_says_waiting_to_start():
+    s = one(ns(), [job()], [pod("helm-install-store-a", phase="Pending")])
+    assert s["progress"].startswith("waiting for the helm install pod to start")
+
+
+def test_succeeded_job_and_available_wordpress_is_ready_with_urls():
+    s = one(ns(), [job(state="succeeded")], [], [deployment()], [ingress()])
+    assert s["status"] == "ready"
+    assert s["storefrontUrl"] == "http://store-a.localhost/"
+    assert s["adminUrl"] == "http://store-a.localhost/wp-admin/"
+    assert s["reason"] is None
+
+
+def test_tls_host_gives_https():
+    s = one(ns(), [job(state="succeeded")], [], [deployment()], [ingress(tls=True)])
+    assert s["storefrontUrl"] == "https://store-a.localhost/"
+
+
+def test_succeeded_job_but_wordpress_unavailable_is_provisioning():
+    s = one(ns(), [job(state="succeeded")], [], [deployment(available=0)])
+    assert s["status"] == "provisioning"
+    assert "WordPress" in s["progress"]
+
+
+def test_failed_job_reason_comes_from_the_runner_termination_message():
+    pods = [pod("helm-install-store-a", "Failed", 1, "helm upgrade --install failed: old",
+                finished="2026-11-26T16:01:00Z"),
+            pod("helm-install-store-a", "Failed", 1, "helm: boom\nhelm upgrade --install failed: x",
+                finished="2026-11-26T16:02:00Z")]
+    s = one(ns(), [job(state="failed", failed=3)], pods)
+    assert s["status"] == "failed"
+    assert s["reason"] == "helm upgrade --install failed: x"
+
+
+def test_failed_job_without_pods_uses_the_job_condition():
+    s = one(ns(), [job(state="failed")])
+    assert s["reason"] == "Job has reached the specified backoff limit"
+
+
+def test_job_expired_after_ttl_falls_back_to_namespace_phase():
+    assert one(ns(phase="ready"), [], [], [deployment()])["status"] == "ready"
+    failed = one(ns(phase="failed", reason="helm upgrade --install failed: quota"))
+    assert failed["status"] == "failed"
+    assert failed["reason"] == "helm upgrade --install failed: quota"
+
+
+@pytest.mark.parametrize("namespace", [ns(terminating=True), ns(phase="deleting")])
+def test_terminating_or_marked_namespace_is_deleting(namespace):
+    assert one(namespace, [job(state="succeeded")], [], [deployment()])["status"] == "deleting"
+
+
+def test_running_delete_job_is_deleting_with_progress():
+    s = one(ns(phase="deleting"), [job("delete")], [pod("helm-delete-store-a")])
+    assert s["status"] == "deleting"
+    assert s["progress"].startswith("helm uninstall running")
+
+
+def test_failed_delete_is_failed_with_reason():
+    s = one(ns(phase="deleting"), [job("delete", state="failed")],
+            [pod("helm-delete-store-a", "Failed", 1, "helm uninstall failed: timed out")])
+    assert s["status"] == "failed"
+    assert s["reason"] == "delete failed: helm uninstall failed: timed out"
+
+
+def test_jobs_older_than_the_namespace_belong_to_an_earlier_store():
+    old = job("delete", state="succeeded", created="2026-11-26T15:00:00+00:00")
+    assert one(ns(), [old])["status"] == "provisioning"
+
+
+def test_list_groups_by_label_and_sorts_by_creation():
+    b = ns("store-b")
+    b["metadata"]["annotations"]["storeplatform.io/created-at"] = "2026-11-26T15:00:00Z"
+    stray = {"metadata": {"name": "store-x", "labels": {}}, "status": {}}
+    stores = status.list_stores([ns("store-a"), b, stray],
+                                [job(state="succeeded")], [], [deployment()], [ingress()])
+    assert [s["name"] for s in stores] == ["store-b", "store-a"]
+    assert stores[1]["status"] == "ready"
+    assert stores[0]["status"] == "provisioning"
+
+
+def test_one_line_keeps_the_last_line_and_cuts():
+    assert status.one_line("a\n\nb  \n") == "b"
+    assert len(status.one_line("x" * 1000)) == 300
