@@ -1,0 +1,213 @@
+"""`make dev`: the whole platform on 127.0.0.1, with no Docker and no cluster needed.
+
+Starts the local control plane (with the job executor), applies the platform's namespace,
+ServiceAccounts and RBAC from knative/, then the four functions under gunicorn, each with a
+kubeconfig holding only its own ServiceAccount token, and the local event router standing in
+for the Broker. Prints `name: url` per endpoint, then `ready`. Ctrl-C or SIGTERM stops all.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from kubernetes import config
+
+from devstack import bootstrap
+
+log = logging.getLogger("devstack")
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+NS = "storeplatform"
+BROKER_PATH = "/storeplatform/default"
+RUNNER_IMAGE = "storeplatform/helm-runner:dev"
+FUNCTIONS = ("create-store", "delete-store", "list-stores")
+SERVICES = ("gateway", "broker", "create-store", "delete-store", "list-stores")
+
+
+@dataclass
+class Stack:
+    state_dir: Path
+    ports: dict[str, int]
+    procs: dict[str, subprocess.Popen] = field(default_factory=dict)
+    cluster_started: bool = False
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def choose_ports(base: int) -> dict[str, int]:
+    """Consecutive ports from base (8080: gateway 8080 ... list-stores 8084); 0: any free."""
+    return {name: (base + i if base else free_port()) for i, name in enumerate(SERVICES)}
+
+
+def python_env(extra: dict[str, str]) -> dict[str, str]:
+    pythonpath = os.pathsep.join([str(REPO_ROOT / "functions"), str(REPO_ROOT / "hack")])
+    return os.environ | {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"} | extra
+
+
+def gunicorn_argv(app: str, port: int, workers: int = 1, threads: int = 4) -> list[str]:
+    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
+    return [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
+            "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5", app]
+
+
+def service_env(stack: Stack, kubeconfigs: dict[str, Path]) -> dict[str, dict[str, str]]:
+    """Each service's configuration, as the Knative Services in knative/ give it."""
+    sink = stack.url("broker") + BROKER_PATH
+    runner = {"RUNNER_IMAGE": RUNNER_IMAGE, "K_SINK": sink, "PLATFORM_NAMESPACE": NS}
+    return {
+        "gateway": {"K_SINK": sink, "LIST_URL": stack.url("list-stores"),
+                    "DASHBOARD_DIR": str(REPO_ROOT / "dashboard"),
+                    "GATEWAY_TOKEN": os.environ.get("GATEWAY_TOKEN", "")},
+        "broker": {"BROKER_SUBSCRIBERS": ",".join(
+            f"{name}={stack.url(name)}" for name in FUNCTIONS),
+            "KNATIVE_DIR": str(REPO_ROOT / "knative")},
+        "create-store": runner | {"KUBECONFIG": str(kubeconfigs["create-store"]),
+                                  "RUNNER_CHART_PATH": str(REPO_ROOT / "store-chart"),
+                                  "STORE_VALUES_PROFILE": "local"},
+        "delete-store": runner | {"KUBECONFIG": str(kubeconfigs["delete-store"])},
+        "list-stores": {"KUBECONFIG": str(kubeconfigs["list-stores"]),
+                        "PLATFORM_NAMESPACE": NS},
+    }
+
+
+APPS = {
+    "gateway": "storeplatform.gateway:create_app()",
+    "broker": "devstack.broker:create_app()",
+    "create-store": "storeplatform.create_store:create_app()",
+    "delete-store": "storeplatform.delete_store:create_app()",
+    "list-stores": "storeplatform.list_stores:create_app()",
+}
+
+
+def start_services(stack: Stack, kubeconfigs: dict[str, Path]) -> None:
+    logs = stack.state_dir / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    for name, env in service_env(stack, kubeconfigs).items():
+        out = (logs / f"{name}.log").open("ab")
+        stack.procs[name] = subprocess.Popen(
+            gunicorn_argv(APPS[name], stack.ports[name]), env=python_env(env), cwd=REPO_ROOT,
+            stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def wait_healthy(stack: Stack, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    for name in SERVICES:
+        url = stack.url(name) + "/health"
+        while True:
+            if stack.procs[name].poll() is not None:
+                raise RuntimeError(f"{name} exited; see {stack.state_dir}/logs/{name}.log")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"{name} not healthy at {url} after {timeout:.0f} s")
+            time.sleep(0.2)
+
+
+def stop_services(stack: Stack) -> None:
+    for proc in stack.procs.values():
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    for proc in stack.procs.values():
+        try:
+            proc.wait(max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def localkube(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "localkube", *args], env=python_env({}),
+                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
+
+
+def start_cluster(stack: Stack) -> Path:
+    result = localkube("start", "--state-dir", str(stack.state_dir / "cluster"))
+    if result.returncode != 0:
+        raise RuntimeError("the local control plane did not start:\n" + result.stderr[-2000:])
+    stack.cluster_started = True
+    return Path(result.stdout.strip().splitlines()[-1].split()[-1])
+
+
+def stop_cluster(stack: Stack) -> None:
+    if stack.cluster_started:
+        localkube("stop", "--state-dir", str(stack.state_dir / "cluster"))
+
+
+def run(stack: Stack) -> None:
+    kubeconfig = start_cluster(stack)
+    api = config.new_client_from_config(config_file=str(kubeconfig))
+    bootstrap.apply(api, bootstrap.platform_objects())
+    kubeconfigs = {fn: bootstrap.service_account_kubeconfig(
+        api, kubeconfig, NS, f"storeplatform-{fn}", stack.state_dir / f"{fn}.kubeconfig")
+        for fn in FUNCTIONS}
+    start_services(stack, kubeconfigs)
+    wait_healthy(stack)
+    for name in SERVICES:
+        suffix = BROKER_PATH if name == "broker" else ""
+        print(f"{name}: {stack.url(name)}{suffix}", flush=True)
+    print(f"dashboard: {stack.url('gateway')}/", flush=True)
+    print(f"kubeconfig: {kubeconfig}", flush=True)
+    print("ready", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m devstack", description=__doc__)
+    parser.add_argument("--state-dir", type=Path, default=REPO_ROOT / ".state" / "dev")
+    parser.add_argument("--port-base", type=int,
+                        default=int(os.environ.get("DEV_PORT_BASE", "8080")),
+                        help="first of five consecutive ports (0: any free ports)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
+    stack = Stack(args.state_dir.resolve(), choose_ports(args.port_base))
+    stopping = False
+
+    def on_signal(signum, _frame):
+        nonlocal stopping
+        stopping = True
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    try:
+        run(stack)
+        while not stopping:
+            dead = [n for n, p in stack.procs.items() if p.poll() is not None]
+            if dead:
+                log.error("%s exited; stopping (logs in %s/logs)", ", ".join(dead),
+                          stack.state_dir)
+                return 1
+            time.sleep(0.5)
+        return 0
+    except Exception as err:
+        log.error("%s", err)
+        return 1
+    finally:
+        log.info("stopping")
+        stop_services(stack)
+        stop_cluster(stack)
+        log.info("stopped")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
