@@ -1,0 +1,274 @@
+"""Invariants of the knative/ manifests that a schema cannot see.
+
+Server-side validation against the real CRDs is tests/integration/test_knative_validation.py;
+this module checks the platform's own rules: routes, delivery policy, concurrency, security.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from storeplatform import config as cfg
+from storeplatform import contract as c
+from storeplatform import create_store, delete_store, gateway, list_stores
+
+KNATIVE = Path(__file__).resolve().parents[2] / "knative"
+FILES = sorted(KNATIVE.glob("*.yaml"))
+DOCS: list[tuple[str, dict[str, Any]]] = [
+    (path.name, doc) for path in FILES for doc in yaml.safe_load_all(path.read_text()) if doc
+]
+SERVING = "serving.knative.dev/v1"
+REACTED_TO = {c.CREATE: "create-store", c.DELETE: "delete-store"}  # docs/contract.md
+FUNCTION_SETTINGS = {"gateway": gateway.SETTINGS, "create-store": create_store.SETTINGS,
+                     "delete-store": delete_store.SETTINGS, "list-stores": list_stores.SETTINGS}
+RUNTIME_ENV = {"K_SINK"}  # injected by the SinkBindings, never written in a Service
+
+
+def of_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in DOCS if doc["kind"] == kind]
+
+
+def by_name(kind: str) -> dict[str, dict[str, Any]]:
+    return {doc["metadata"]["name"]: doc for doc in of_kind(kind)}
+
+
+SERVICES = {name: doc for name, doc in by_name("Service").items()
+            if doc["apiVersion"] == SERVING}
+
+
+def container(service: dict[str, Any]) -> dict[str, Any]:
+    (only,) = service["spec"]["template"]["spec"]["containers"]
+    return only
+
+
+def gunicorn_option(args: list[str], option: str) -> str:
+    return args[args.index(option) + 1]
+
+
+# ---------------------------------------------------------------- files
+
+
+def test_files_are_numbered_in_apply_order():
+    assert FILES, "knative/ is empty"
+    for path in FILES:
+        assert re.fullmatch(r"\d{3}-[a-z0-9-]+\.yaml", path.name), path.name
+
+
+def test_every_object_is_named_and_platform_scoped():
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    for file_name, doc in DOCS:
+        assert doc.get("apiVersion") and doc.get("kind"), file_name
+        meta = doc["metadata"]
+        assert meta.get("name"), file_name
+        if doc["kind"] in cluster_scoped:
+            assert "namespace" not in meta, (file_name, meta["name"])
+        else:
+            assert meta.get("namespace") == c.PLATFORM_NAMESPACE, (file_name, meta["name"])
+
+
+def test_the_namespace_comes_first_and_enforces_restricted():
+    _, first = DOCS[0]
+    assert first["kind"] == "Namespace" and first["metadata"]["name"] == c.PLATFORM_NAMESPACE
+    assert first["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
+
+
+def test_sinkbindings_come_before_the_services_they_bind():
+    order = [name for name, _ in DOCS]
+    first_service = min(order.index(f) for f, d in DOCS if d["kind"] == "Service")
+    broker_at = max(order.index(f) for f, d in DOCS if d["kind"] == "Broker")
+    for file_name, doc in DOCS:
+        if doc["kind"] == "SinkBinding":
+            assert broker_at <= order.index(file_name) < first_service, file_name
+
+
+# ---------------------------------------------------------------- Triggers
+
+
+def test_one_trigger_per_reacted_event_type():
+    routes = {t["spec"]["filter"]["attributes"]["type"]: t["spec"]["subscriber"]["ref"]["name"]
+              for t in of_kind("Trigger")}
+    assert routes == REACTED_TO
+    assert len(of_kind("Trigger")) == len(REACTED_TO)
+
+
+@pytest.mark.parametrize("trigger", of_kind("Trigger"), ids=lambda t: t["metadata"]["name"])
+def test_trigger_filters_on_one_known_type_and_targets_a_service_here(trigger):
+    spec = trigger["spec"]
+    assert spec["broker"] in by_name("Broker")
+    assert set(spec["filter"]["attributes"]) == {"type"}
+    assert spec["filter"]["attributes"]["type"] in REACTED_TO
+    ref = spec["subscriber"]["ref"]
+    assert ref["apiVersion"] == SERVING and ref["kind"] == "Service"
+    assert ref["name"] in SERVICES
+
+
+@pytest.mark.parametrize("trigger", of_kind("Trigger"), ids=lambda t: t["metadata"]["name"])
+def test_trigger_delivery_retries_with_exponential_backoff_into_a_dead_letter_sink(trigger):
+    delivery = trigger["spec"]["delivery"]
+    assert delivery["retry"] >= 3
+    assert delivery["backoffPolicy"] == "exponential"
+    assert re.fullmatch(r"PT\d+(\.\d+)?S", delivery["backoffDelay"])
+    sink = delivery["deadLetterSink"]
+    assert sink["ref"] == {"apiVersion": SERVING, "kind": "Service", "name": "list-stores"}
+    assert sink["uri"] == "/dead-letter"
+
+
+def test_every_trigger_filter_carries_a_comment():
+    text = (KNATIVE / "500-triggers.yaml").read_text().splitlines()
+    filters = [i for i, line in enumerate(text) if line.strip() == "filter:"]
+    assert len(filters) == len(of_kind("Trigger"))
+    for i in filters:
+        assert text[i - 1].strip().startswith("#"), f"no comment above line {i + 1}"
+
+
+# ---------------------------------------------------------------- Knative Services
+
+
+def test_the_four_services():
+    assert set(SERVICES) == set(FUNCTION_SETTINGS)
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_container_concurrency_matches_gunicorn_workers_times_threads(name):
+    spec = SERVICES[name]["spec"]["template"]["spec"]
+    args = container(SERVICES[name])["args"]
+    workers = int(gunicorn_option(args, "--workers"))
+    threads = int(gunicorn_option(args, "--threads"))
+    assert spec["containerConcurrency"] == workers * threads
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_runs_its_module_under_gunicorn_on_8080(name):
+    box = container(SERVICES[name])
+    assert box["command"] == ["gunicorn"]
+    assert gunicorn_option(box["args"], "--bind") == "0.0.0.0:8080"
+    assert box["args"][-1] == f"storeplatform.{name.replace('-', '_')}:create_app()"
+    assert box["ports"] == [{"name": "http1", "containerPort": 8080}]
+    # gunicorn must outlive Knative's request timeout, or it kills busy workers first.
+    timeout = SERVICES[name]["spec"]["template"]["spec"]["timeoutSeconds"]
+    assert int(gunicorn_option(box["args"], "--timeout")) > timeout
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_has_probes_resources_and_scale_bounds(name):
+    template = SERVICES[name]["spec"]["template"]
+    box = container(SERVICES[name])
+    assert box["readinessProbe"]["httpGet"]["path"] == "/health"
+    assert box["livenessProbe"]["httpGet"]["path"] == "/health"
+    assert {"cpu", "memory"} <= set(box["resources"]["requests"])
+    assert "memory" in box["resources"]["limits"]
+    notes = template["metadata"]["annotations"]
+    low = int(notes["autoscaling.knative.dev/min-scale"])
+    high = int(notes["autoscaling.knative.dev/max-scale"])
+    assert 0 <= low <= high
+    if name in ("gateway", "list-stores"):  # the dashboard never waits for a cold start
+        assert low >= 1
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_container_is_restricted(name):
+    security = container(SERVICES[name])["securityContext"]
+    assert security["runAsNonRoot"] is True
+    assert security["allowPrivilegeEscalation"] is False
+    assert security["readOnlyRootFilesystem"] is True
+    assert security["capabilities"]["drop"] == ["ALL"]
+    assert security["seccompProfile"]["type"] == "RuntimeDefault"
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_images_are_placeholders_without_a_registry_host(name):
+    image = container(SERVICES[name])["image"]
+    assert image == "storeplatform/functions:dev"
+    first = image.split("/")[0]
+    assert "." not in first and ":" not in first
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_env_is_what_the_function_reads(name):
+    """A typo in an env name would silently fall back to a default; catch it here."""
+    settings = FUNCTION_SETTINGS[name]
+    env = {e["name"] for e in container(SERVICES[name]).get("env", [])}
+    assert env <= set(settings), env - set(settings)
+    required = {key for key, default in settings.items() if default is cfg.REQUIRED}
+    assert required <= env | RUNTIME_ENV, required - env - RUNTIME_ENV
+
+
+def test_sinkbindings_give_k_sink_to_every_function_that_needs_it():
+    bound = {b["spec"]["subject"]["name"] for b in of_kind("SinkBinding")}
+    need = {name for name, settings in FUNCTION_SETTINGS.items() if "K_SINK" in settings}
+    assert need <= bound
+    for binding in of_kind("SinkBinding"):
+        assert binding["spec"]["subject"]["apiVersion"] == SERVING
+        assert binding["spec"]["sink"]["ref"]["kind"] == "Broker"
+        assert binding["spec"]["sink"]["ref"]["name"] in by_name("Broker")
+
+
+def test_gateway_lists_straight_from_list_stores():
+    env = {e["name"]: e.get("value") for e in container(SERVICES["gateway"])["env"]}
+    assert env["LIST_URL"] == "http://list-stores.storeplatform.svc.cluster.local"
+
+
+def test_only_the_gateway_is_reachable_from_outside():
+    for name, service in SERVICES.items():
+        visibility = service["metadata"].get("labels", {}).get(
+            "networking.knative.dev/visibility")
+        assert (visibility is None) == (name == "gateway"), name
+
+
+# ---------------------------------------------------------------- RBAC
+
+
+def bindings() -> list[dict[str, Any]]:
+    return of_kind("RoleBinding") + of_kind("ClusterRoleBinding")
+
+
+def test_every_service_runs_as_its_own_service_account():
+    accounts = by_name("ServiceAccount")
+    for name, service in SERVICES.items():
+        assert service["spec"]["template"]["spec"]["serviceAccountName"] == \
+            f"storeplatform-{name}"
+    assert set(accounts) == {f"storeplatform-{n}" for n in SERVICES} | {"storeplatform-runner"}
+
+
+def test_gateway_has_no_token_and_no_rights():
+    account = by_name("ServiceAccount")["storeplatform-gateway"]
+    assert account["automountServiceAccountToken"] is False
+    assert SERVICES["gateway"]["spec"]["template"]["spec"]["automountServiceAccountToken"] is False
+    for binding in bindings():
+        assert all(s["name"] != "storeplatform-gateway" for s in binding["subjects"])
+
+
+def test_nothing_is_bound_to_builtin_superuser_roles():
+    for binding in bindings():
+        assert binding["roleRef"]["name"] not in {"cluster-admin", "admin", "edit"}
+        assert binding["roleRef"]["name"].startswith("storeplatform-")
+
+
+def test_no_wildcards_and_no_escalation_verbs():
+    for role in of_kind("ClusterRole") + of_kind("Role"):
+        for rule in role["rules"]:
+            for key in ("apiGroups", "resources", "verbs"):
+                assert "*" not in rule[key], (role["metadata"]["name"], rule)
+            assert "escalate" not in rule["verbs"] and "impersonate" not in rule["verbs"]
+            if "bind" in rule["verbs"]:
+                assert rule["resourceNames"] == [c.RUNNER_NAME], role["metadata"]["name"]
+
+
+def test_the_runner_role_is_never_bound_cluster_wide():
+    for binding in of_kind("ClusterRoleBinding"):
+        assert binding["roleRef"]["name"] != c.RUNNER_NAME
+        assert all(s["name"] != c.RUNNER_NAME for s in binding["subjects"])
+
+
+def test_functions_cannot_read_secrets_cluster_wide():
+    for role in of_kind("ClusterRole"):
+        if role["metadata"]["name"] == c.RUNNER_NAME:
+            continue  # bound per store namespace only (test above)
+        for rule in role["rules"]:
+            if "secrets" in rule["resources"]:
+                assert not {"get", "list", "watch"} & set(rule["verbs"]), role["metadata"]
