@@ -1,0 +1,144 @@
+// The only module that talks to the network: config.json first, then the gateway's API
+// (docs/contract.md). Every call has a timeout; every failure becomes one of two errors.
+
+const TOKEN_KEY = "storeplatform.gatewayToken";
+const CONFIG_TIMEOUT_MS = 10_000;
+const LIST_TIMEOUT_MS = 20_000; // the gateway itself waits up to 15 s for list-stores
+const CHANGE_TIMEOUT_MS = 15_000;
+
+/** The gateway answered, with an error status; `message` is the server's own text. */
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.name = "ApiError";
+    this.status = status;
+    this.code = code;
+  }
+}
+
+/** No answer at all: connection refused, DNS, timeout, CORS. */
+export class UnreachableError extends Error {
+  constructor(url, cause) {
+    super(`cannot reach gateway at ${url}`);
+    this.name = "UnreachableError";
+    this.url = url;
+    this.cause = cause;
+  }
+}
+
+let gatewayBase = null;
+let authRequired = false;
+
+/** Read config.json next to the page: where the gateway is and whether it wants a token. */
+export async function loadConfig() {
+  const url = new URL("config.json", document.baseURI);
+  const config = await send(url, { method: "GET" }, CONFIG_TIMEOUT_MS, false);
+  const configured = config && typeof config.gatewayUrl === "string" ? config.gatewayUrl : "";
+  // An empty gatewayUrl means "the origin that served this page".
+  const base = new URL(configured || "/", document.baseURI);
+  if (!base.pathname.endsWith("/")) base.pathname += "/";
+  gatewayBase = base;
+  authRequired = Boolean(config && config.authRequired);
+  return { gatewayUrl: base.href, authRequired };
+}
+
+/** Where the gateway lives, for messages ("cannot reach gateway at …"). */
+export function gatewayLabel() {
+  return gatewayBase ? gatewayBase.href : new URL("/", document.baseURI).href;
+}
+
+export function isAuthRequired() {
+  return authRequired;
+}
+
+/** A 401 proves the gateway wants a token, whatever config.json said. */
+export function markAuthRequired() {
+  authRequired = true;
+}
+
+export function getToken() {
+  return sessionStorage.getItem(TOKEN_KEY) || "";
+}
+
+export function setToken(token) {
+  sessionStorage.setItem(TOKEN_KEY, token);
+}
+
+export function clearToken() {
+  sessionStorage.removeItem(TOKEN_KEY);
+}
+
+/** GET /stores: {stores: [Store], deadLetters: [DeadLetter]}, always two arrays. */
+export async function listStores() {
+  const body = await send(endpoint("stores"), { method: "GET" }, LIST_TIMEOUT_MS, true);
+  const stores = Array.isArray(body?.stores) ? body.stores : [];
+  const deadLetters = Array.isArray(body?.deadLetters) ? body.deadLetters : [];
+  return {
+    stores: stores.filter((s) => s && typeof s.name === "string"),
+    deadLetters: deadLetters.filter((d) => d && typeof d === "object"),
+  };
+}
+
+/** POST /stores/{name}: 202 {id, name, engine, status}. */
+export function createStore(name, engine) {
+  const init = {
+    method: "POST",
+    headers: { "Content-Type": "application/json" },
+    body: JSON.stringify({ engine }),
+  };
+  return send(storeEndpoint(name), init, CHANGE_TIMEOUT_MS, true);
+}
+
+/** DELETE /stores/{name}: 202 {id, name, status}. */
+export function deleteStore(name) {
+  return send(storeEndpoint(name), { method: "DELETE" }, CHANGE_TIMEOUT_MS, true);
+}
+
+function endpoint(path) {
+  if (!gatewayBase) throw new Error("loadConfig() must run before the API is used");
+  return new URL(path, gatewayBase);
+}
+
+function storeEndpoint(name) {
+  return endpoint(`stores/${encodeURIComponent(name)}`);
+}
+
+async function send(url, init, timeoutMs, withAuth) {
+  const headers = new Headers(init.headers);
+  headers.set("Accept", "application/json");
+  const token = withAuth ? getToken() : "";
+  if (token) headers.set("Authorization", `Bearer ${token}`);
+  let response;
+  let text;
+  try {
+    response = await fetch(url, {
+      ...init,
+      headers,
+      cache: "no-store",
+      credentials: "omit",
+      signal: AbortSignal.timeout(timeoutMs),
+    });
+    text = await response.text();
+  } catch (err) {
+    throw new UnreachableError(gatewayLabel(), err);
+  }
+  const body = parseJson(text);
+  if (!response.ok) {
+    const error = body?.error;
+    if (error && typeof error.message === "string") {
+      throw new ApiError(response.status, String(error.code ?? ""), error.message);
+    }
+    const reason = response.statusText ? ` ${response.statusText}` : "";
+    throw new ApiError(response.status, "", `HTTP ${response.status}${reason}`);
+  }
+  return body;
+}
+
+function parseJson(text) {
+  if (!text) return null;
+  try {
+    return JSON.parse(text);
+  } catch {
+    return null;
+  }
+}
