@@ -17,6 +17,7 @@ import pytest
 from kubernetes import client
 
 from devstack import bootstrap
+from localkube.options import DEFAULT_BIN_DIR
 from storeplatform import create_store, delete_store, list_stores
 from tests.helpers import encode, error_of
 
@@ -86,7 +87,7 @@ def send(app, event_type, data, mode="binary", event_id=None):
 
 
 def helm_releases(cluster, namespace: str) -> list[str]:
-    out = subprocess.run(["helm", "list", "--namespace", namespace, "--short",
+    out = subprocess.run([str(DEFAULT_BIN_DIR / "helm"), "list", "--namespace", namespace, "--short",
                           "--kubeconfig", cluster.kubeconfig],
                          capture_output=True, text=True, timeout=60, check=True)
     return out.stdout.split()
