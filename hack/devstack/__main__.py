@@ -22,6 +22,7 @@ from pathlib import Path
 
 from kubernetes import config
 
+import localkube
 from devstack import bootstrap
 
 log = logging.getLogger("devstack")
@@ -137,22 +138,16 @@ def stop_services(stack: Stack) -> None:
             proc.wait()
 
 
-def localkube(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "localkube", *args], env=python_env({}),
-                          cwd=REPO_ROOT, capture_output=True, text=True, check=False)
-
-
 def start_cluster(stack: Stack) -> Path:
-    result = localkube("start", "--state-dir", str(stack.state_dir / "cluster"))
-    if result.returncode != 0:
-        raise RuntimeError("the local control plane did not start:\n" + result.stderr[-2000:])
-    stack.cluster_started = True
-    return Path(result.stdout.strip().splitlines()[-1].split()[-1])
+    """The local control plane with its job executor (reused if already running)."""
+    stack.cluster_started = True  # stop whatever part of it started, even if start fails
+    cluster = localkube.start(localkube.ClusterOptions(state_dir=stack.state_dir / "cluster"))
+    return Path(cluster.kubeconfig)
 
 
 def stop_cluster(stack: Stack) -> None:
     if stack.cluster_started:
-        localkube("stop", "--state-dir", str(stack.state_dir / "cluster"))
+        localkube.stop(stack.state_dir / "cluster")
 
 
 def run(stack: Stack) -> None:
