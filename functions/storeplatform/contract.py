@@ -53,7 +53,7 @@ def validate_store_name(name: Any) -> str:
             400, "invalid_name",
             f"store name must be at most {NAME_MAX_LENGTH} characters (got {len(name)})",
         )
-    if not _DNS_LABEL.match(name):
+    if not _DNS_LABEL.fullmatch(name):
         raise ApiError(
             400, "invalid_name",
             "store name may contain only lowercase letters, digits and '-', "

@@ -78,8 +78,13 @@ def _job_progress(job: Obj, pods: list[Obj], verb: str) -> str:
     status = job.get("status") or {}
     attempt = int(status.get("failed") or 0) + 1
     attempts = int((job.get("spec") or {}).get("backoffLimit", 0)) + 1
-    running = any((p.get("status") or {}).get("phase") == "Running" for p in pods)
-    step = f"helm {verb} running" if running else f"waiting for the helm {verb} pod to start"
+    phases = {(p.get("status") or {}).get("phase") for p in pods}
+    if "Running" in phases:
+        step = f"helm {verb} running"
+    elif not phases or "Pending" in phases:
+        step = f"waiting for the helm {verb} pod to start"
+    else:
+        step = f"helm {verb} finished; recording the result"
     return f"{step} (attempt {attempt} of {attempts})"
 
 

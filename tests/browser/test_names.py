@@ -24,7 +24,7 @@ DASHBOARD = Path(__file__).resolve().parents[2] / "dashboard"
 NAMES = [
     "", "store", "store-", "store-a", "store-1", "store--a", "store-a-b-c", "store-0a",
     "Store-a", "store-A", "store_a", "store-a_b", "store-a.b", "store-a-", "store-a ",
-    " store-a", "store-ä", "store-😀", "store-a\t",
+    " store-a", "store-ä", "store-😀", "store-a\t", "store-a\n",
     "store-" + "a" * 34,  # 40 characters: the longest allowed
     "store-" + "a" * 35,  # 41
     "store-" + "a" * 33 + "-",  # 40, bad ending

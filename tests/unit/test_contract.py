@@ -22,6 +22,7 @@ def test_valid_names(name):
     ("store-", "end with a letter or digit"),
     ("store-a-", "end with a letter or digit"),
     ("store-ä", "lowercase"),
+    ("store-a\n", "lowercase"),
 ])
 def test_invalid_names(name, fragment):
     with pytest.raises(ApiError) as err:

@@ -71,6 +71,11 @@ def test_running_job_reports_attempt():
     assert s["progress"] == "helm install running (attempt 2 of 3)"
 
 
+def test_finished_pod_of_a_running_job_does_not_go_back_to_waiting():
+    s = one(ns(), [job()], [pod("helm-install-store-a", phase="Succeeded")])
+    assert s["progress"] == "helm install finished; recording the result (attempt 1 of 3)"
+
+
 def test_pending_pod_says_waiting_to_start():
     s = one(ns(), [job()], [pod("helm-install-store-a", phase="Pending")])
     assert s["progress"].startswith("waiting for the helm install pod to start")
