@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# `make down`: undo `make up`.
+#
+# The kind cluster `make up` made (context kind-$CLUSTER_NAME) is deleted whole. On any
+# other cluster only the platform is removed: the objects of knative/, in reverse apply
+# order (the storeplatform namespace with them). Knative and the ingress controller stay,
+# and so do the stores (namespaces labelled app.kubernetes.io/managed-by=storeplatform)
+# unless DELETE_STORES=1. Safe to rerun.
+#
+# Settings (environment): CLUSTER_NAME (storeplatform), DELETE_STORES (0).
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BIN="${HOME}/.cache/storeplatform/bin"
+CLUSTER_NAME="${CLUSTER_NAME:-storeplatform}"
+DELETE_STORES="${DELETE_STORES:-0}"
+STORE_SELECTOR="app.kubernetes.io/managed-by=storeplatform"
+
+step() { printf '\n==> %s\n' "$*"; }
+info() { printf '    %s\n' "$*"; }
+die() { printf 'make down: %s\n' "$*" >&2; exit 1; }
+
+find_tool() {
+  if command -v "$1" >/dev/null 2>&1; then
+    command -v "$1"
+  elif [[ -x "${BIN}/$1" ]]; then
+    printf '%s\n' "${BIN}/$1"
+  fi
+}
+
+kind_cluster_exists() {
+  [[ -n "${KIND}" ]] && command -v docker >/dev/null 2>&1 \
+    && "${KIND}" get clusters 2>/dev/null | grep -qx "${CLUSTER_NAME}"
+}
+
+delete_kind_cluster() {
+  step "Deleting kind cluster ${CLUSTER_NAME}"
+  "${KIND}" delete cluster --name "${CLUSTER_NAME}"
+}
+
+remove_platform() {
+  local context="$1"
+  k() { "${KUBECTL}" --context "${context}" --request-timeout=30s "$@"; }
+  step "Removing the platform from context ${context} (Knative and stores stay)"
+  local files=() i
+  for file in "${ROOT}"/knative/*.yaml; do
+    files+=("${file}")
+  done
+  for ((i = ${#files[@]} - 1; i >= 0; i--)); do  # reverse apply order
+    info "$(basename "${files[i]}")"
+    k delete --ignore-not-found --wait=false -f "${files[i]}" >/dev/null \
+      || info "warning: some objects of $(basename "${files[i]}") could not be deleted"
+  done
+  info "waiting for namespace storeplatform to go"
+  k wait --for=delete namespace/storeplatform --timeout=300s >/dev/null 2>&1 || true
+
+  local stores
+  stores="$(k get namespaces -l "${STORE_SELECTOR}" -o name)"
+  if [[ -z "${stores}" ]]; then
+    return
+  fi
+  if [[ "${DELETE_STORES}" == 1 ]]; then
+    step "Deleting the stores (DELETE_STORES=1)"
+    k delete namespaces -l "${STORE_SELECTOR}" --wait=true --timeout=600s
+  else
+    info "stores left in place: ${stores//$'\n'/ }"
+    info "delete them too with: DELETE_STORES=1 make down"
+  fi
+}
+
+main() {
+  KUBECTL="$(find_tool kubectl)"
+  KIND="$(find_tool kind)"
+  local context=""
+  if [[ -n "${KUBECTL}" ]]; then
+    context="$("${KUBECTL}" config current-context 2>/dev/null || true)"
+  fi
+
+  if [[ "${context}" == "kind-${CLUSTER_NAME}" || -z "${context}" ]] && kind_cluster_exists; then
+    delete_kind_cluster
+  elif [[ -n "${context}" && "${context}" != kind-"${CLUSTER_NAME}" ]]; then
+    [[ -n "${KUBECTL}" ]] || die "kubectl not found"
+    remove_platform "${context}"
+  else
+    step "Nothing to remove: no kind cluster ${CLUSTER_NAME} and no other kubectl context"
+    return
+  fi
+  step "Done"
+}
+
+if [[ "${BASH_SOURCE[0]}" == "$0" ]]; then
+  main "$@"
+fi

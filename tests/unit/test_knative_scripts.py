@@ -1,0 +1,201 @@
+"""hack/up.sh, hack/down.sh and hack/knative-crds/fetch.sh without a cluster.
+
+The scripts only run their main when executed, so tests source them and call single
+functions, with a fake kubectl on PATH that records its arguments.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+UP = ROOT / "hack" / "up.sh"
+DOWN = ROOT / "hack" / "down.sh"
+FETCH = ROOT / "hack" / "knative-crds" / "fetch.sh"
+SCRIPTS = (UP, DOWN, FETCH)
+
+
+def bash(script: str, env: dict[str, str] | None = None,
+         cwd: Path = ROOT) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", "-c", script], capture_output=True, text=True, timeout=60,
+                          cwd=cwd, env=(os.environ | (env or {})), check=False)
+
+
+def setting(script: Path, name: str) -> str:
+    match = re.search(rf'^{name}="([^"]+)"', script.read_text(), re.MULTILINE)
+    assert match, f"{name} not set in {script.name}"
+    return match.group(1)
+
+
+@pytest.fixture
+def fake_kubectl(tmp_path):
+    """A kubectl that logs each call to calls.log and answers from small scripted rules."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    log = tmp_path / "calls.log"
+    (bin_dir / "kubectl").write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {log}
+case "$*" in
+  *"config current-context"*) [[ -n "$FAKE_CONTEXT" ]] && echo "$FAKE_CONTEXT" || exit 1 ;;
+  *"get --raw /readyz"*) [[ "$FAKE_READY" == 1 ]] || exit 1 ;;
+  *"get namespaces -l"*) printf '%s' "$FAKE_STORES" ;;
+esac
+exit 0
+""")
+    (bin_dir / "kubectl").chmod(0o755)
+    path = f"{bin_dir}:/usr/bin:/bin"
+    return {"PATH": path, "HOME": str(tmp_path), "LOG": str(log)}
+
+
+# ---------------------------------------------------------------- hygiene
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_shellcheck_clean(script):
+    if not shutil.which("shellcheck"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("shellcheck is not installed", pytrace=False)
+        pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
+    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True,
+                            timeout=60, check=False)
+    assert result.returncode == 0, result.stdout
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=lambda p: p.name)
+def test_scripts_are_executable_and_strict(script):
+    assert os.access(script, os.X_OK)
+    assert "set -euo pipefail" in script.read_text()
+
+
+def test_knative_release_matches_the_crd_modules_the_tests_validate():
+    """Knative 1.N is the Go module v0.(N+27): make up installs what CI validated against."""
+    major, minor, patch = setting(UP, "KNATIVE_VERSION").split(".")
+    gomod = (ROOT / "hack" / "knative-crds" / "go.mod").read_text()
+    for module in ("knative.dev/serving", "knative.dev/eventing"):
+        (version,) = re.findall(rf"^\s*{module} (v\S+)$", gomod, re.MULTILINE)
+        assert version == f"v0.{int(minor) + 27}.{patch}", (module, version)
+    assert major == "1"
+
+
+def test_other_pins_are_exact_versions():
+    assert re.fullmatch(r"v\d+\.\d+\.\d+", setting(UP, "KIND_VERSION"))
+    assert re.fullmatch(r"controller-v\d+\.\d+\.\d+", setting(UP, "INGRESS_NGINX_VERSION"))
+
+
+# ---------------------------------------------------------------- up.sh pieces
+
+
+def test_rendered_manifests_carry_the_chosen_images_and_a_build_id(tmp_path):
+    result = bash(f"""
+        source {UP}
+        FUNCTIONS_IMAGE=registry.invalid/team/functions:1.0
+        RUNNER_IMAGE=registry.invalid/team/runner:1.0
+        have_docker() {{ return 0; }}
+        image_id() {{ echo sha256:0123abcd; }}
+        dir="$(render_manifests)"
+        cp "$dir"/*.yaml {tmp_path}/ && rm -rf "$dir"
+    """)
+    assert result.returncode == 0, result.stderr
+    rendered = sorted(tmp_path.glob("*.yaml"))
+    assert [p.name for p in rendered] == sorted(p.name for p in (ROOT / "knative").glob("*.yaml"))
+    text = "".join(p.read_text() for p in rendered)
+    assert "storeplatform/functions:dev" not in text
+    assert "storeplatform/helm-runner:dev" not in text
+    services = [d for p in rendered for d in yaml.safe_load_all(p.read_text())
+                if d and d["kind"] == "Service"]
+    assert len(services) == 4
+    for service in services:
+        template = service["spec"]["template"]
+        assert template["metadata"]["annotations"]["storeplatform.io/image-id"] == \
+            "sha256:0123abcd"
+        (box,) = template["spec"]["containers"]
+        assert box["image"] == "registry.invalid/team/functions:1.0"
+    assert text.count("registry.invalid/team/runner:1.0") == 2  # create- and delete-store
+
+
+def test_without_docker_the_manifests_are_only_retagged(tmp_path):
+    result = bash(f"""
+        source {UP}
+        have_docker() {{ return 1; }}
+        dir="$(render_manifests)"
+        diff -r {ROOT / "knative"} "$dir"; status=$?; rm -rf "$dir"; exit $status
+    """)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_kind_config_maps_the_ingress_and_kourier_ports():
+    result = bash(f"source {UP}; HTTP_PORT=8000 KNATIVE_PORT=9000 kind_config")
+    assert result.returncode == 0, result.stderr
+    config = yaml.safe_load(result.stdout)
+    (node,) = config["nodes"]
+    assert node["labels"] == {"ingress-ready": "true"}
+    ports = {(m["containerPort"], m["hostPort"], m["listenAddress"])
+             for m in node["extraPortMappings"]}
+    assert ports == {(80, 8000, "127.0.0.1"), (31080, 9000, "127.0.0.1")}
+
+
+@pytest.mark.parametrize(("context", "ready", "docker", "expected"), [
+    ("prod", "1", "1", "current prod"),
+    ("kind-storeplatform", "1", "1", "kind kind-storeplatform"),
+    ("", "0", "1", "kind kind-storeplatform"),
+    ("stale", "0", "1", "kind kind-storeplatform"),
+])
+def test_target_choice(fake_kubectl, context, ready, docker, expected):
+    result = bash(f"""
+        source {UP}
+        KUBECTL=kubectl
+        have_docker() {{ [[ {docker} == 1 ]]; }}
+        choose_target
+        echo "$MODE $CONTEXT"
+    """, env=fake_kubectl | {"FAKE_CONTEXT": context, "FAKE_READY": ready})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == expected
+
+
+def test_no_cluster_and_no_docker_points_to_make_dev(fake_kubectl):
+    result = bash(f"""
+        source {UP}
+        KUBECTL=kubectl
+        have_docker() {{ return 1; }}
+        choose_target
+    """, env=fake_kubectl | {"FAKE_CONTEXT": "", "FAKE_READY": "0"})
+    assert result.returncode == 1
+    assert "make dev" in result.stderr
+
+
+# ---------------------------------------------------------------- down.sh
+
+
+def test_down_on_another_cluster_deletes_knative_objects_in_reverse_order(fake_kubectl):
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {
+        "FAKE_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a\nnamespace/store-b"})
+    assert result.returncode == 0, result.stderr
+    calls = Path(fake_kubectl["LOG"]).read_text().splitlines()
+    deleted = [re.search(r"-f \S*/knative/(\S+)", c).group(1) for c in calls
+               if " delete " in f" {c} " and "/knative/" in c]
+    files = sorted(p.name for p in (ROOT / "knative").glob("*.yaml"))
+    assert deleted == files[::-1]
+    assert all("--context prod" in c for c in calls if "delete" in c)
+    assert not any("delete namespaces -l" in c for c in calls)  # stores stay by default
+    assert "DELETE_STORES=1 make down" in result.stdout
+
+
+def test_down_deletes_stores_only_when_asked(fake_kubectl):
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {
+        "FAKE_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a", "DELETE_STORES": "1"})
+    assert result.returncode == 0, result.stderr
+    calls = Path(fake_kubectl["LOG"]).read_text()
+    assert "delete namespaces -l app.kubernetes.io/managed-by=storeplatform" in calls
+
+
+def test_down_with_nothing_configured_is_a_no_op(fake_kubectl):
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {"FAKE_CONTEXT": ""})
+    assert result.returncode == 0, result.stderr
+    assert "Nothing to remove" in result.stdout
