@@ -253,7 +253,7 @@ class PodWorker(threading.Thread):
         while True:
             started = now()
             host_ip = (self.pod.get("status") or {}).get("hostIP", "")
-            self._patch_status(podspec.running_status(container, started, host_ip))
+            self._patch_status(podspec.running_status(container, started, host_ip, restarts))
             log.info("pod %s: running %s", self.key, argv[0])
             exit_code = self._run_once(argv, env)
             if exit_code is None:
@@ -262,16 +262,17 @@ class PodWorker(threading.Thread):
                                                   _read_tail(self.dir / "container.log"))
             log.info("pod %s: exited %d", self.key, exit_code)
             if exit_code != 0 and spec.get("restartPolicy") == "OnFailure":
+                # The kubelet restarts the container in place; the Job counts the restarts.
                 restarts += 1
-                status = podspec.terminated_status(container, exit_code, message, started, now())
-                status["containerStatuses"][0]["restartCount"] = restarts
+                status = podspec.terminated_status(container, exit_code, message, started,
+                                                   now(), restarts)
                 status["phase"] = "Running"
                 self._patch_status(status)
                 if self.deleted.wait(min(10 * 2 ** (restarts - 1), 300)):
                     return
                 continue
             self._patch_status(podspec.terminated_status(container, exit_code, message, started,
-                                                         now()))
+                                                         now(), restarts))
             return
 
 

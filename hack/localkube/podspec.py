@@ -199,19 +199,20 @@ def waiting_status(container: Mapping[str, Any], reason: str, message: str) -> d
         container, {"waiting": {"reason": reason, "message": message}}, False)]}
 
 
-def running_status(container: Mapping[str, Any], now: str, host_ip: str) -> dict[str, Any]:
+def running_status(container: Mapping[str, Any], now: str, host_ip: str,
+                   restarts: int = 0) -> dict[str, Any]:
     return {
         "phase": "Running",
         "startTime": now,
         "hostIP": host_ip,
         "conditions": _conditions(now, True),
         "containerStatuses": [_container_status(container, {"running": {"startedAt": now}},
-                                                True)],
+                                                True, restarts)],
     }
 
 
 def terminated_status(container: Mapping[str, Any], exit_code: int, message: str,
-                      started: str, finished: str) -> dict[str, Any]:
+                      started: str, finished: str, restarts: int = 0) -> dict[str, Any]:
     terminated = {"exitCode": exit_code, "reason": "Completed" if exit_code == 0 else "Error",
                   "startedAt": started, "finishedAt": finished}
     if message:
@@ -219,5 +220,6 @@ def terminated_status(container: Mapping[str, Any], exit_code: int, message: str
     return {
         "phase": "Succeeded" if exit_code == 0 else "Failed",
         "conditions": _conditions(finished, False, "PodCompleted"),
-        "containerStatuses": [_container_status(container, {"terminated": terminated}, False)],
+        "containerStatuses": [_container_status(container, {"terminated": terminated}, False,
+                                                restarts)],
     }

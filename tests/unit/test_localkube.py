@@ -120,6 +120,8 @@ def test_terminated_status_phase_and_reason():
     assert failed["containerStatuses"][0]["state"]["terminated"] == {
         "exitCode": 3, "reason": "Error", "message": "boom", "startedAt": "t0", "finishedAt": "t1"}
     assert podspec.terminated_status(container, 0, "", "t0", "t1")["phase"] == "Succeeded"
+    restarted = podspec.running_status(container, "t2", "10.0.0.1", restarts=2)
+    assert restarted["containerStatuses"][0]["restartCount"] == 2
     assert podspec.exit_code_of(-9) == 137
 
 
