@@ -108,7 +108,9 @@ def kube_event(record: Mapping[str, Any], platform_ns: str) -> dict[str, Any]:
         "kind": "Event",
         "metadata": {"generateName": "dead-letter-", "namespace": platform_ns,
                      "labels": {c.LABEL_MANAGED_BY: c.MANAGED_BY}},
-        "involvedObject": {"apiVersion": "v1", "kind": "Namespace", "name": platform_ns},
+        # The Broker that gave up on the event (so `kubectl describe broker` shows it too).
+        "involvedObject": {"apiVersion": "eventing.knative.dev/v1", "kind": "Broker",
+                           "name": "default", "namespace": platform_ns},
         "reason": DEAD_LETTER_REASON,
         "type": "Warning",
         "message": json.dumps(record),

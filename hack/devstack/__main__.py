@@ -38,7 +38,8 @@ SERVICES = ("gateway", "broker", "create-store", "delete-store", "list-stores")
 @dataclass
 class Stack:
     state_dir: Path
-    ports: dict[str, int]
+    port_base: int
+    ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     cluster_started: bool = False
 
@@ -46,15 +47,22 @@ class Stack:
         return f"http://127.0.0.1:{self.ports[name]}"
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def free_ports(count: int) -> list[int]:
+    """Distinct free ports, all held open until every one is chosen."""
+    sockets = [socket.socket() for _ in range(count)]
+    try:
+        for sock in sockets:
+            sock.bind(("127.0.0.1", 0))
+        return [sock.getsockname()[1] for sock in sockets]
+    finally:
+        for sock in sockets:
+            sock.close()
 
 
 def choose_ports(base: int) -> dict[str, int]:
     """Consecutive ports from base (8080: gateway 8080 ... list-stores 8084); 0: any free."""
-    return {name: (base + i if base else free_port()) for i, name in enumerate(SERVICES)}
+    ports = [base + i for i in range(len(SERVICES))] if base else free_ports(len(SERVICES))
+    return dict(zip(SERVICES, ports, strict=True))
 
 
 def python_env(extra: dict[str, str]) -> dict[str, str]:
@@ -152,6 +160,7 @@ def stop_cluster(stack: Stack) -> None:
 
 def run(stack: Stack) -> None:
     kubeconfig = start_cluster(stack)
+    stack.ports = choose_ports(stack.port_base)  # after the cluster took its own free ports
     api = config.new_client_from_config(config_file=str(kubeconfig))
     bootstrap.apply(api, bootstrap.platform_objects())
     kubeconfigs = {fn: bootstrap.service_account_kubeconfig(
@@ -175,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="first of five consecutive ports (0: any free ports)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
-    stack = Stack(args.state_dir.resolve(), choose_ports(args.port_base))
+    stack = Stack(args.state_dir.resolve(), args.port_base)
     stopping = False
 
     def on_signal(signum, _frame):

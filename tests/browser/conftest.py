@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import logging
 import os
-import queue
-import signal
 import socket
 import subprocess
 import sys
-import threading
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -21,6 +18,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.conftest import unavailable
 
 log = logging.getLogger(__name__)
 
@@ -38,11 +37,6 @@ ENDPOINTS = ("gateway", "broker", "create-store", "delete-store", "list-stores",
 VIEWPORT = {"width": 1100, "height": 760}
 
 
-def unavailable(reason: str) -> None:
-    """Skip locally (saying what to install or run); fail under CI, where all must be present."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run in CI: {reason}", pytrace=False)
-    pytest.skip(reason)
 
 
 @pytest.fixture(scope="session")
@@ -58,95 +52,6 @@ def browser() -> Iterator[Any]:
         chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
-
-
-def read_endpoints(stdout: Any, lines: queue.Queue, transcript: Path) -> None:
-    """Forward devstack's stdout lines to the queue, and keep a copy as an artifact."""
-    with transcript.open("a") as copy:
-        for line in stdout:
-            copy.write(line)
-            copy.flush()
-            lines.put(line.rstrip("\n"))
-    lines.put(None)
-
-
-def wait_until_ready(proc: subprocess.Popen, lines: queue.Queue,
-                     timeout: float) -> dict[str, str]:
-    """Collect `name: url` lines until `ready`; raise RuntimeError on exit or timeout."""
-    endpoints: dict[str, str] = {}
-    deadline = time.monotonic() + timeout
-    while True:
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
-            raise RuntimeError(f"no 'ready' line within {timeout:.0f} s")
-        try:
-            line = lines.get(timeout=min(remaining, 1.0))
-        except queue.Empty:
-            continue
-        if line is None:
-            raise RuntimeError(f"devstack exited with code {proc.wait()} before 'ready'")
-        if line.strip() == "ready":
-            missing = [name for name in ENDPOINTS if name not in endpoints]
-            if missing:
-                raise RuntimeError(f"devstack was ready without endpoint(s) {missing}")
-            return endpoints
-        name, sep, url = line.partition(": ")
-        if sep and name in ENDPOINTS:
-            endpoints[name] = url.strip()
-
-
-def stop(proc: subprocess.Popen, timeout: float) -> None:
-    """SIGTERM (devstack stops its services and control plane), then SIGKILL if stuck."""
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            log.warning("devstack (pid %s) ignored SIGTERM for %.0f s; killing it",
-                        proc.pid, timeout)
-            proc.kill()
-            proc.wait(10)
-
-
-def tail(path: Path, lines: int = 15) -> str:
-    try:
-        return "\n".join(path.read_text(errors="replace").splitlines()[-lines:])
-    except OSError:
-        return ""
-
-
-@pytest.fixture(scope="session")
-def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`make dev` for the session: {'gateway': url, ..., 'dashboard': url, 'kubeconfig': path}.
-
-    Runs on free ports with its own state directory, so it can sit next to a developer's
-    own `make dev`.
-    """
-    if not (ROOT / "hack" / "devstack" / "__main__.py").exists():
-        unavailable("hack/devstack is missing, so there is no `make dev` to test against")
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    stdout_copy, stderr_log = ARTIFACTS / "devstack.out", ARTIFACTS / "devstack.log"
-    stdout_copy.write_text("")
-    state_dir = tmp_path_factory.mktemp("devstack")
-    env = os.environ | {"PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT / 'hack'}",
-                        "PYTHONUNBUFFERED": "1"}
-    with stderr_log.open("w") as errors:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "devstack", "--state-dir", str(state_dir), "--port-base", "0"],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=errors, text=True)
-    lines: queue.Queue = queue.Queue()
-    threading.Thread(target=read_endpoints, args=(proc.stdout, lines, stdout_copy),
-                     daemon=True).start()
-    try:
-        endpoints = wait_until_ready(proc, lines, STACK_START_TIMEOUT)
-    except RuntimeError as err:
-        stop(proc, STACK_STOP_TIMEOUT)
-        unavailable(f"`make dev` did not come up ({err}); run `make dev` to see why. "
-                    f"Last lines of {stderr_log.relative_to(ROOT)}:\n{tail(stderr_log)}")
-    try:
-        yield endpoints
-    finally:
-        stop(proc, STACK_STOP_TIMEOUT)
 
 
 def free_port() -> int:

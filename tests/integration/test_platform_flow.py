@@ -87,8 +87,8 @@ def send(app, event_type, data, mode="binary", event_id=None):
 
 
 def helm_releases(cluster, namespace: str) -> list[str]:
-    out = subprocess.run([str(DEFAULT_BIN_DIR / "helm"), "list", "--namespace", namespace, "--short",
-                          "--kubeconfig", cluster.kubeconfig],
+    out = subprocess.run([str(DEFAULT_BIN_DIR / "helm"), "list", "--namespace", namespace,
+                          "--short", "--kubeconfig", cluster.kubeconfig],
                          capture_output=True, text=True, timeout=60, check=True)
     return out.stdout.split()
 

@@ -130,3 +130,22 @@ def test_missing_runner_image_fails_at_start_naming_it(make, monkeypatch):
     monkeypatch.delenv("RUNNER_IMAGE", raising=False)
     with pytest.raises(Exception, match="RUNNER_IMAGE"):
         make({}, clients=object())
+
+
+def test_dead_letter_record_and_event_name_the_failure():
+    import base64
+
+    from cloudevents.core.v1.event import CloudEvent
+
+    event = CloudEvent(attributes={
+        "type": "io.storeplatform.store.create", "source": "/t", "id": "e-1",
+        "subject": "store-a", "knativeerrorcode": "500",
+        "knativeerrordest": "http://create-store", "knativeerrordata":
+            base64.b64encode(b"boom").decode()}, data={"name": "store-a"})
+    record = list_stores.dead_letter_record(event)
+    assert record["id"] == "e-1" and record["subject"] == "store-a"
+    assert record["error"] == "HTTP 500 from http://create-store boom"
+    kube_event = list_stores.kube_event(record, "storeplatform")
+    assert kube_event["metadata"]["namespace"] == "storeplatform"
+    assert kube_event["involvedObject"]["namespace"] == "storeplatform"
+    assert list_stores.dead_letters([kube_event]) == [record]
