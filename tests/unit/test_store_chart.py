@@ -570,6 +570,17 @@ def test_image_digest_pins_the_image(helm: Path) -> None:
     assert image.endswith("@" + digest)
 
 
+def test_notes_give_the_url_and_how_to_read_the_password(helm: Path) -> None:
+    result = storechart.run_helm(helm, [
+        "install", "store-ci", str(storechart.CHART_DIR), "--namespace", "store-ci",
+        "--dry-run=client", *storechart.values_args("production")])
+    assert result.returncode == 0, result.stderr
+    notes = result.stdout.split("NOTES:", 1)[1]
+    assert "https://store-ci.stores.example.com/" in notes
+    assert ("kubectl -n store-ci get secret store-credentials "
+            "-o jsonpath='{.data.admin-password}' | base64 -d") in notes
+
+
 # --- values that must be refused ------------------------------------------------------------
 
 BAD_VALUES = [
