@@ -1,6 +1,7 @@
 """The Helm runner: the entrypoint of the Job container (`python -m storeplatform.runner ACTION`).
 
-install: repair a release a killed helm left in pending-*, then `helm upgrade --install`.
+install: repair a release a killed helm left in pending-*, `helm upgrade --install`, then
+         `helm test` (the chart's test pod checks out an order through the storefront).
 delete:  `helm uninstall`, then remove the store's namespace.
 Either way it marks the namespace with the outcome and, when K_SINK is set, tells the Broker.
 On failure it exits 1 and its last output line is the one-line reason (the pod's
@@ -45,6 +46,11 @@ def install_args(store: str, chart: str, values_files: Sequence[str], timeout: s
     for path in values_files:
         args += ["--values", path]
     return args
+
+
+def test_args(store: str, timeout: str) -> list[str]:
+    """`helm test`: the chart's test pod buys a product through the storefront."""
+    return ["test", store, "--namespace", store, "--timeout", timeout]
 
 
 def uninstall_args(store: str, timeout: str) -> list[str]:
@@ -112,6 +118,8 @@ def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
         values.flush()
         _check(helm(install_args(store, chart, [str(profile), values.name], timeout)),
                "helm upgrade --install")
+    # "ready" means a visitor can buy: the test order must go through first.
+    _check(helm(test_args(store, timeout)), "helm test (test order through the storefront)")
 
 
 def delete(env: Mapping[str, str], helm: Helm = run_helm,

@@ -65,8 +65,9 @@ def test_install_repairs_then_installs_with_profile_and_secret_values():
         return original(args)
 
     runner.install(ENV, helm=capture)
-    assert [c[0] for c in helm.calls] == ["history", "uninstall", "upgrade"]
-    upgrade = helm.calls[-1]
+    assert [c[0] for c in helm.calls] == ["history", "uninstall", "upgrade", "test"]
+    assert helm.calls[-1] == ["test", "store-a", "--namespace", "store-a", "--timeout", "7m"]
+    upgrade = helm.calls[-2]
     assert "/opt/store-chart/values.production.yaml" in upgrade
     assert seen_values == ['{"storeName": "store-a"}']
     assert ENV["STORE_VALUES"] not in " ".join(upgrade)
@@ -78,6 +79,15 @@ def test_install_failure_raises_one_line_reason():
     with pytest.raises(runner.RunnerError) as err:
         runner.install(ENV, helm=helm)
     assert str(err.value) == "helm upgrade --install failed: Error: quota exceeded for pods"
+
+
+def test_failed_test_order_fails_the_install():
+    helm = FakeHelm({"history": done(out="[]"),
+                     "test": done(1, err="Error: pod store-a-test failed")})
+    with pytest.raises(runner.RunnerError) as err:
+        runner.install(ENV, helm=helm)
+    assert str(err.value) == ("helm test (test order through the storefront) failed: "
+                              "Error: pod store-a-test failed")
 
 
 def test_delete_uninstalls_ignoring_missing_release():
