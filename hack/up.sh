@@ -184,7 +184,9 @@ ensure_kind_cluster() {
 
 install_ingress_nginx() {
   step "Installing ingress-nginx ${INGRESS_NGINX_VERSION}"
-  k apply -f "$(fetch "${INGRESS_NGINX_URL}" "ingress-nginx-${INGRESS_NGINX_VERSION}-kind.yaml")" >/dev/null
+  local file
+  file="$(fetch "${INGRESS_NGINX_URL}" "ingress-nginx-${INGRESS_NGINX_VERSION}-kind.yaml")"
+  retry 3 k apply -f "${file}" >/dev/null
   k -n ingress-nginx rollout status deployment/ingress-nginx-controller --timeout=300s
   # The chart names className nginx; default too, for Ingresses that name none.
   k annotate ingressclass nginx --overwrite ingressclass.kubernetes.io/is-default-class=true >/dev/null
@@ -197,7 +199,9 @@ wait_deployments() {
 
 apply_release() {
   # apply_release <url> <cache name>: an upstream release file, as its docs apply it.
-  retry 5 k apply -f "$(fetch "$1" "$2")" >/dev/null
+  local file
+  file="$(fetch "$1" "$2")"
+  retry 5 k apply -f "${file}" >/dev/null
 }
 
 has_crd() { k get crd "$1" >/dev/null 2>&1; }
