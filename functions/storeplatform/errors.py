@@ -33,9 +33,11 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def _http_error(err: HTTPException):
+        if err.code == 413:  # the API promises 400 for every malformed request
+            body = {"error": {"code": "body_too_large", "message":
+                              "request body is too large for this endpoint"}}
+            return jsonify(body), 400
         code = (err.name or "error").lower().replace(" ", "_")
-        if err.code == 413:
-            code = "body_too_large"
         return jsonify({"error": {"code": code, "message": err.description}}), err.code
 
     @app.errorhandler(Exception)

@@ -110,7 +110,7 @@ def test_list_asks_list_stores_with_a_list_event(client, lister):
     ("post", "/stores/store-a", b'{"engine": "woocommerce", "size": "xl"}', 400, "unknown_field"),
     ("post", "/stores/store-a", b'{"engine": "shopify"}', 400, "invalid_engine"),
     ("post", "/stores/store-a", b'{"engine": "medusa"}', 501, "engine_not_available"),
-    ("post", "/stores/store-a", b'{"engine": "' + b"w" * 2000 + b'"}', 413, "body_too_large"),
+    ("post", "/stores/store-a", b'{"engine": "' + b"w" * 2000 + b'"}', 400, "body_too_large"),
 ])
 def test_bad_requests_are_json_errors_and_send_nothing(client, broker, method, path, body,
                                                        status, code):
