@@ -8,6 +8,7 @@ directories of the pod on this host and rewritten in env values, command and arg
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
@@ -121,9 +122,17 @@ def mount_map(pod: Mapping[str, Any], container: Mapping[str, Any],
 
 
 def rewrite_paths(value: str, mounts: Mapping[str, str]) -> str:
-    """Maps a container path under a mounted volume to its local directory."""
+    """Maps a container path under a mounted volume to its local directory.
+
+    A path below a mount that exists on this machine is a host path the local run points
+    at on purpose (the repository's chart, when the checkout lives under /tmp): kept.
+    """
     for mount_path in sorted(mounts, key=len, reverse=True):
-        if value == mount_path or value.startswith(mount_path + "/"):
+        if value == mount_path:
+            return mounts[mount_path]
+        if value.startswith(mount_path + "/"):
+            if os.path.exists(value):
+                return value
             return mounts[mount_path] + value[len(mount_path):]
     return value
 

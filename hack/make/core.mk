@@ -19,3 +19,7 @@ test-unit: venv ## fast tests only (no control plane, no browser)
 dev: venv ## the whole platform on 127.0.0.1: control plane, functions, broker, dashboard
 	@if command -v go >/dev/null; then $(MAKE) --no-print-directory controlplane; fi
 	$(PY) -m devstack
+
+.PHONY: bench
+bench: venv ## benchmark: create ack, time to ready, list and delete on the local control plane
+	$(PY) hack/bench/provisioning.py --stores $${STORES:-10}

@@ -72,6 +72,16 @@ def test_missing_required_secret_is_a_config_error(ref, error):
         podspec.resolve_env(POD, container, lookup)
 
 
+def test_host_paths_under_a_mount_are_kept(tmp_path):
+    chart = tmp_path / "checkout" / "store-chart"
+    chart.mkdir(parents=True)
+    mounts = {str(tmp_path): "/pods/p1/volumes/tmp"}
+    assert podspec.rewrite_paths(str(chart), mounts) == str(chart)
+    assert podspec.rewrite_paths(str(tmp_path), mounts) == "/pods/p1/volumes/tmp"
+    assert podspec.rewrite_paths(str(tmp_path / "helm-cache"), mounts) == (
+        "/pods/p1/volumes/tmp/helm-cache")
+
+
 def test_mounts_map_supported_volumes_and_rewrite_paths():
     container = {"volumeMounts": [{"name": "tmp", "mountPath": "/tmp"},
                                   {"name": "values", "mountPath": "/etc/values/"},
