@@ -66,7 +66,9 @@ def test_create_then_delete_store(page: Page, devstack: dict[str, str]) -> None:
         expect(row.locator(".store__elapsed")).to_have_text(re.compile(r"elapsed$"))
 
     # It reaches ready by itself (polling), with its links and creation time.
-    expect(badge).to_have_text("ready", timeout=READY_TIMEOUT_MS)
+    # (Stop waiting at "failed" too, and show its reason, rather than sit out the timeout.)
+    expect(badge).to_have_text(re.compile("ready|failed"), timeout=READY_TIMEOUT_MS)
+    assert badge.inner_text().strip() == "ready", row.inner_text()
     expect(row.locator(".store__storefront")).to_have_attribute("href", re.compile("^https?://"))
     expect(row.locator(".store__admin")).to_have_attribute("href", re.compile("^https?://"))
     expect(row.locator("time.store__created")).to_have_attribute("datetime", re.compile("Z$"))
