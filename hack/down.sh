@@ -16,17 +16,9 @@ CLUSTER_NAME="${CLUSTER_NAME:-storeplatform}"
 DELETE_STORES="${DELETE_STORES:-0}"
 STORE_SELECTOR="app.kubernetes.io/managed-by=storeplatform"
 
-step() { printf '\n==> %s\n' "$*"; }
-info() { printf '    %s\n' "$*"; }
-die() { printf 'make down: %s\n' "$*" >&2; exit 1; }
-
-find_tool() {
-  if command -v "$1" >/dev/null 2>&1; then
-    command -v "$1"
-  elif [[ -x "${BIN}/$1" ]]; then
-    printf '%s\n' "${BIN}/$1"
-  fi
-}
+SCRIPT_NAME="make down"
+# shellcheck source=hack/lib.sh
+source "${ROOT}/hack/lib.sh"
 
 kind_cluster_exists() {
   [[ -n "${KIND}" ]] && command -v docker >/dev/null 2>&1 \

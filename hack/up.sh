@@ -51,20 +51,9 @@ EVENTING_URL="https://github.com/knative/eventing/releases/download/knative-v${K
 KOURIER_URL="https://github.com/knative-extensions/net-kourier/releases/download/knative-v${KNATIVE_VERSION}"
 INGRESS_NGINX_URL="https://raw.githubusercontent.com/kubernetes/ingress-nginx/${INGRESS_NGINX_VERSION}/deploy/static/provider/kind/deploy.yaml"
 
-step() { printf '\n==> %s\n' "$*"; }
-info() { printf '    %s\n' "$*"; }
-die() { printf 'make up: %s\n' "$*" >&2; exit 1; }
-
-# ---------------------------------------------------------------- tools
-
-find_tool() {
-  # The tool on PATH, else in the cache; empty when neither.
-  if command -v "$1" >/dev/null 2>&1; then
-    command -v "$1"
-  elif [[ -x "${BIN}/$1" ]]; then
-    printf '%s\n' "${BIN}/$1"
-  fi
-}
+SCRIPT_NAME="make up"
+# shellcheck source=hack/lib.sh
+source "${ROOT}/hack/lib.sh"
 
 k() { "${KUBECTL}" --context "${CONTEXT}" "$@"; }
 

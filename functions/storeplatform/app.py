@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask, jsonify, request
 
+from storeplatform import config as cfg
+from storeplatform import kube
 from storeplatform.errors import ApiError, register_error_handlers
 from storeplatform.events import parse_event
 
@@ -17,6 +19,14 @@ log = logging.getLogger(__name__)
 MAX_EVENT_BYTES = 64 * 1024
 
 Handler = Callable[[BaseCloudEvent], Any]
+
+
+def configure(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None,
+              clients: kube.Clients | None = None) -> tuple[dict[str, Any], kube.Clients]:
+    """Configuration enters once: a function's settings, its logging and its API clients."""
+    settings = cfg.load(spec, overrides)
+    cfg.setup_logging(settings["LOG_LEVEL"])
+    return settings, clients or kube.clients_from(settings)
 
 
 def base_app(name: str, max_body: int = MAX_EVENT_BYTES) -> Flask:

@@ -12,10 +12,9 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask, jsonify
 
-from storeplatform import config as cfg
 from storeplatform import contract as c
 from storeplatform import kube, resources
-from storeplatform.app import function_app
+from storeplatform.app import configure, function_app
 from storeplatform.errors import ApiError
 from storeplatform.storeops import (
     RUNNER_SETTINGS,
@@ -59,9 +58,7 @@ def deprovision(kc: kube.Clients, store: str, event_id: str,
 def create_app(overrides: Mapping[str, Any] | None = None,
                clients: kube.Clients | None = None) -> Flask:
     """The delete-store function (gunicorn 'storeplatform.delete_store:create_app()')."""
-    settings = cfg.load(SETTINGS, overrides)
-    cfg.setup_logging(settings["LOG_LEVEL"])
-    kc = clients or kube.clients_from(settings)
+    settings, kc = configure(SETTINGS, overrides, clients)
 
     def handle(event: BaseCloudEvent):
         store, _ = c.parse_store_event(event.get_subject(), event.get_data(), check_engine=False)

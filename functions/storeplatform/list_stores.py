@@ -16,10 +16,9 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask, jsonify
 
-from storeplatform import config as cfg
 from storeplatform import contract as c
 from storeplatform import kube
-from storeplatform.app import decode, function_app
+from storeplatform.app import configure, decode, function_app
 from storeplatform.errors import ApiError
 from storeplatform.events import event_response, new_event
 from storeplatform.status import list_stores, one_line
@@ -124,9 +123,7 @@ def kube_event(record: Mapping[str, Any], platform_ns: str) -> dict[str, Any]:
 def create_app(overrides: Mapping[str, Any] | None = None,
                clients: kube.Clients | None = None) -> Flask:
     """The list-stores function (gunicorn 'storeplatform.list_stores:create_app()')."""
-    settings = cfg.load(SETTINGS, overrides)
-    cfg.setup_logging(settings["LOG_LEVEL"])
-    kc = clients or kube.clients_from(settings)
+    settings, kc = configure(SETTINGS, overrides, clients)
     platform_ns = settings["PLATFORM_NAMESPACE"]
 
     def handle(event: BaseCloudEvent):

@@ -63,8 +63,9 @@ def test_scripts_are_shellcheck_clean(script):
         if os.environ.get("CI") == "true":
             pytest.fail("shellcheck is not installed", pytrace=False)
         pytest.skip("shellcheck is not installed (apt-get install shellcheck)")
-    result = subprocess.run(["shellcheck", str(script)], capture_output=True, text=True,
-                            timeout=60, check=False)
+    # -x follows `source hack/lib.sh`, so the shared helpers are checked with each script.
+    result = subprocess.run(["shellcheck", "-x", str(script)], capture_output=True, text=True,
+                            timeout=60, check=False, cwd=ROOT)
     assert result.returncode == 0, result.stdout
 
 
