@@ -37,26 +37,26 @@ RUNNER_SELECTOR = f"{c.LABEL_COMPONENT}={c.RUNNER_COMPONENT}"
 MANAGED_SELECTOR = f"{c.LABEL_MANAGED_BY}={c.MANAGED_BY}"
 
 
-def _items(kc: kube.Clients, response: Any) -> list[dict[str, Any]]:
-    return kc.core.api_client.sanitize_for_serialization(response.items)
+def _items(response: Any) -> list[dict[str, Any]]:
+    """The raw JSON items of a list call (no model objects: ten times faster to read)."""
+    return json.loads(response.data)["items"]
 
 
 def read_state(kc: kube.Clients, platform_ns: str) -> dict[str, list[dict[str, Any]]]:
     """The six list calls the whole view is derived from."""
-    t = kc.timeout
+    raw = {"_request_timeout": kc.timeout, "_preload_content": False}
     return {
-        "namespaces": _items(kc, kc.core.list_namespace(
-            label_selector=MANAGED_SELECTOR, _request_timeout=t)),
-        "jobs": _items(kc, kc.batch.list_namespaced_job(
-            platform_ns, label_selector=RUNNER_SELECTOR, _request_timeout=t)),
-        "pods": _items(kc, kc.core.list_namespaced_pod(
-            platform_ns, label_selector=RUNNER_SELECTOR, _request_timeout=t)),
-        "deployments": _items(kc, kc.apps.list_deployment_for_all_namespaces(
-            label_selector=STORE_SELECTOR, _request_timeout=t)),
-        "ingresses": _items(kc, kc.networking.list_ingress_for_all_namespaces(
-            label_selector=STORE_SELECTOR, _request_timeout=t)),
-        "events": _items(kc, kc.core.list_namespaced_event(
-            platform_ns, field_selector=f"reason={DEAD_LETTER_REASON}", _request_timeout=t)),
+        "namespaces": _items(kc.core.list_namespace(label_selector=MANAGED_SELECTOR, **raw)),
+        "jobs": _items(kc.batch.list_namespaced_job(
+            platform_ns, label_selector=RUNNER_SELECTOR, **raw)),
+        "pods": _items(kc.core.list_namespaced_pod(
+            platform_ns, label_selector=RUNNER_SELECTOR, **raw)),
+        "deployments": _items(kc.apps.list_deployment_for_all_namespaces(
+            label_selector=STORE_SELECTOR, **raw)),
+        "ingresses": _items(kc.networking.list_ingress_for_all_namespaces(
+            label_selector=STORE_SELECTOR, **raw)),
+        "events": _items(kc.core.list_namespaced_event(
+            platform_ns, field_selector=f"reason={DEAD_LETTER_REASON}", **raw)),
     }
 
 

@@ -113,7 +113,7 @@ def run(cluster, state: Path, stores: int, list_calls: int) -> None:
     print(f"create-store acknowledgement (ms)      {summary(acks)}")
     if ready:
         print(f"create event -> ready (s)              {summary(list(ready.values()))}")
-    print(f"list-stores with {stores} stores (ms)   {summary(list_ms)}")
+    print(f"list-stores, {stores:3d} stores (ms)        {summary(list_ms)}")
     if gone:
         print(f"delete event -> gone from the list (s) {summary(list(gone.values()))}")
 
