@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACK_STOP_TIMEOUT, launch
+from tests.conftest import STACK_STOP_TIMEOUT, launch, unavailable
 from tests.helpers import encode
 
 pytestmark = pytest.mark.integration
@@ -97,7 +97,7 @@ def test_make_dev_stops_cleanly_leaving_no_process(tmp_path):
     from localkube.options import DEFAULT_BIN_DIR, missing_binaries
 
     if missing_binaries(DEFAULT_BIN_DIR):
-        pytest.skip("control-plane binaries missing: run `make controlplane`")
+        unavailable("control-plane binaries missing: run `make controlplane`")
     state_dir = tmp_path / "stack"
     proc, endpoints = launch(state_dir, tmp_path / "artifacts")
     assert set(endpoints) >= {"gateway", "broker", "create-store", "delete-store",

@@ -25,6 +25,7 @@ import yaml
 from kubernetes import client as k8s_models
 
 from storeplatform import resources
+from tests.conftest import unavailable
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
 COMPONENTS = {"store", "wordpress", "mysql", "setup", "test"}
@@ -513,7 +514,7 @@ class FakeStoreApi(BaseHTTPRequestHandler):
 def test_checkout_script_buys_through_the_store_api(tmp_path: Path) -> None:
     """files/woocommerce/checkout-test.sh against a fake Store API on 127.0.0.1."""
     if not shutil.which("curl"):
-        pytest.skip("curl not installed")
+        unavailable("curl is not installed (apt-get install curl)")
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStoreApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -537,7 +538,7 @@ def test_checkout_script_buys_through_the_store_api(tmp_path: Path) -> None:
 def test_chart_scripts_pass_shellcheck() -> None:
     shellcheck = shutil.which("shellcheck")
     if not shellcheck:
-        pytest.skip("shellcheck not installed (apt-get install shellcheck)")
+        unavailable("shellcheck is not installed (apt-get install shellcheck)")
     scripts = sorted((storechart.CHART_DIR / "files").rglob("*.sh"))
     scripts.append(storechart.REPO_ROOT / "hack" / "e2e-real-cluster.sh")
     result = subprocess.run([shellcheck, *map(str, scripts)], capture_output=True, text=True,
