@@ -62,7 +62,7 @@ def function_app(name: str, event_types: tuple[str, ...], handle: Handler) -> Fl
         """Receive one CloudEvent (binary or structured mode)."""
         event = decode(event_types)
         try:
-            result = handle(event)
+            result = kube.api_errors(handle, event)
         except ApiError as err:
             log.info("event %s %s subject=%s -> %s %s", event.get_id(), event.get_type(),
                      event.get_subject(), err.status, err.code)

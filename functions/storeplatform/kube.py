@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from urllib3.exceptions import HTTPError as TransportError
+
+from storeplatform.errors import ApiError
 
 
 def api_client(kubeconfig: str | None, timeout: float) -> client.ApiClient:
@@ -42,3 +46,31 @@ def clients_from(settings: Mapping[str, Any]) -> Clients:
     """Clients from the KUBECONFIG and KUBE_TIMEOUT settings of a function."""
     timeout = float(settings["KUBE_TIMEOUT"])
     return Clients(api_client(settings["KUBECONFIG"] or None, timeout), timeout)
+
+
+def api_errors(call: Callable[..., Any], *args: Any) -> Any:
+    """Run call, turning Kubernetes API failures into answers the Broker acts on.
+
+    Unreachable, overloaded or failing API server: 503 (the Broker retries). A refusal by
+    RBAC is a deployment error: 500 naming what was refused, so an operator can fix it.
+    """
+    try:
+        return call(*args)
+    except ApiException as err:
+        if err.status == 403:
+            raise ApiError(500, "kubernetes_forbidden",
+                           f"the function's ServiceAccount was refused: {_reason(err)}") from err
+        if err.status in (429,) or (err.status or 0) >= 500:
+            raise ApiError(503, "kubernetes_unavailable",
+                           f"Kubernetes API answered {err.status}; retry", retryable=True) from err
+        raise
+    except TransportError as err:
+        raise ApiError(503, "kubernetes_unavailable", "Kubernetes API is unreachable; retry",
+                       retryable=True) from err
+
+
+def _reason(err: ApiException) -> str:
+    try:
+        return str(json.loads(err.body or "{}").get("message") or err.reason)
+    except ValueError:
+        return str(err.reason)

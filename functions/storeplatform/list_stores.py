@@ -142,8 +142,8 @@ def create_app(overrides: Mapping[str, Any] | None = None,
         record = dead_letter_record(event)
         log.warning("dead letter %s %s subject=%s: %s", record["id"], record["type"],
                     record["subject"], record["error"])
-        kc.core.create_namespaced_event(platform_ns, kube_event(record, platform_ns),
-                                        _request_timeout=kc.timeout)
+        kube.api_errors(kc.core.create_namespaced_event, platform_ns,
+                        kube_event(record, platform_ns))
         return jsonify({"recorded": record["id"]}), 202
 
     return app

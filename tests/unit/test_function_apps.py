@@ -149,3 +149,24 @@ def test_dead_letter_record_and_event_name_the_failure():
     assert kube_event["metadata"]["namespace"] == "storeplatform"
     assert kube_event["involvedObject"]["namespace"] == "storeplatform"
     assert list_stores.dead_letters([kube_event]) == [record]
+
+
+def test_unreachable_kubernetes_api_is_a_retryable_503(tmp_path):
+    """A real client against a closed port on 127.0.0.1: the Broker must retry, not drop."""
+    from tests.helpers import free_port
+
+    kubeconfig = tmp_path / "kubeconfig"
+    kubeconfig.write_text(f"""
+apiVersion: v1
+kind: Config
+clusters: [{{name: c, cluster: {{server: "https://127.0.0.1:{free_port()}",
+                                  insecure-skip-tls-verify: true}}}}]
+users: [{{name: u, user: {{token: not-a-real-token}}}}]
+contexts: [{{name: c, context: {{cluster: c, user: u}}}}]
+current-context: c
+""")
+    app = create_store.create_app(RUNNER | {"KUBECONFIG": str(kubeconfig), "KUBE_TIMEOUT": 2.0})
+    headers, body = encode("io.storeplatform.store.create", {"name": "store-a"}, "binary")
+    response = app.test_client().post("/", headers=headers, data=body)
+    assert response.status_code == 503
+    assert error_of(response)["code"] == "kubernetes_unavailable"
