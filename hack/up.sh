@@ -120,11 +120,13 @@ choose_target() {
       elif have_docker; then
         MODE=kind
       else
-        die "no cluster configured and no Docker: start Docker (kind), configure a kubectl context, or run \`make dev\`"
+        MODE=embedded  # nothing to deploy to: run the platform locally instead
       fi ;;
     *) die "UP_TARGET must be auto, kind or current (got ${UP_TARGET})" ;;
   esac
-  if [[ "${MODE}" == current ]]; then
+  if [[ "${MODE}" == embedded ]]; then
+    CONTEXT=""
+  elif [[ "${MODE}" == current ]]; then
     CONTEXT="$("${KUBECTL}" config current-context)"
     # Our own kind cluster from an earlier run counts as kind: images are loaded, not pushed.
     if [[ "${CONTEXT}" == kind-* ]]; then
@@ -361,10 +363,20 @@ check_gateway() {
   fi
 }
 
+run_embedded() {
+  step "No cluster configured and no Docker: running the embedded platform (make dev) instead"
+  info "for the Knative deployment, start Docker (kind) or configure a kubectl context"
+  exec make -C "${ROOT}" dev
+}
+
 main() {
   KUBECTL="$(find_tool kubectl)"
+  if [[ -z "${KUBECTL}" ]] && [[ "${UP_TARGET}" == auto ]] && ! have_docker; then
+    run_embedded
+  fi
   [[ -n "${KUBECTL}" ]] || die "kubectl not found: install it, or run \`make controlplane\` (puts one in ${BIN})"
   choose_target
+  [[ "${MODE}" != embedded ]] || run_embedded
   step "Target: ${MODE} (context ${CONTEXT})"
   if [[ "${MODE}" == kind ]]; then
     ensure_kind_cluster

@@ -160,15 +160,23 @@ def test_target_choice(fake_kubectl, context, ready, docker, expected):
     assert result.stdout.split("\n")[-2] == expected
 
 
-def test_no_cluster_and_no_docker_points_to_make_dev(fake_kubectl):
+def test_no_cluster_and_no_docker_runs_the_embedded_platform(fake_kubectl):
+    fake_make = Path(fake_kubectl["PATH"].split(":")[0]) / "make"
+    fake_make.write_text('#!/bin/sh\necho "make $*"\n')
+    fake_make.chmod(0o755)
     result = bash(f"""
         source {UP}
         KUBECTL=kubectl
         have_docker() {{ return 1; }}
         choose_target
+        echo "$MODE"
+        run_embedded
     """, env=fake_kubectl | {"FAKE_CONTEXT": "", "FAKE_READY": "0"})
-    assert result.returncode == 1
-    assert "make dev" in result.stderr
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.strip().split("\n")
+    assert lines[0] == "embedded"
+    assert "running the embedded platform (make dev)" in result.stdout
+    assert lines[-1].startswith("make -C ") and lines[-1].endswith(" dev")
 
 
 # ---------------------------------------------------------------- down.sh
