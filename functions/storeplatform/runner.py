@@ -124,15 +124,24 @@ def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
 
 def delete(env: Mapping[str, str], helm: Helm = run_helm,
            kc: kube.Clients | None = None) -> None:
-    """Uninstall the release, then remove the namespace."""
+    """Uninstall the release, then remove the namespace.
+
+    A failed uninstall (a stuck hook, a release a killed helm left pending) does not stop
+    the removal: deleting the namespace takes every object of the store with it, and a
+    store left half-deleted is worse than a release record that goes with its namespace.
+    """
     store, timeout = env["STORE_NAME"], env.get("HELM_TIMEOUT", "10m")
-    _check(helm(uninstall_args(store, timeout)), "helm uninstall")
+    uninstall = helm(uninstall_args(store, timeout))
+    if uninstall.returncode != 0:
+        log.warning("helm uninstall failed (%s); removing the namespace anyway",
+                    one_line(uninstall.stderr or uninstall.stdout))
     if kc is not None:
         try:
             kc.core.delete_namespace(store, _request_timeout=kc.timeout)
         except Exception as err:
             if not kube.is_status(err, 404):
-                raise RunnerError(f"deleting namespace {store} failed: {err}") from err
+                raise RunnerError(f"deleting namespace {store} failed: "
+                                  f"{one_line(str(err))}") from err
 
 
 def mark(kc: kube.Clients, store: str, phase: str, reason: str | None) -> None:

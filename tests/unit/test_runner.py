@@ -97,6 +97,29 @@ def test_delete_uninstalls_ignoring_missing_release():
                            "--timeout", "7m", "--ignore-not-found"]]
 
 
+class FakeCore:
+    def __init__(self):
+        self.deleted = []
+
+    def delete_namespace(self, name, **_kwargs):
+        self.deleted.append(name)
+
+
+class FakeClients:
+    timeout = 1.0
+
+    def __init__(self):
+        self.core = FakeCore()
+
+
+def test_delete_removes_the_namespace_even_when_uninstall_fails(caplog):
+    helm = FakeHelm({"uninstall": done(1, err="Error: hook failed: timed out")})
+    kc = FakeClients()
+    runner.delete(ENV, helm=helm, kc=kc)
+    assert kc.core.deleted == ["store-a"]
+    assert "removing the namespace anyway" in caplog.text
+
+
 @pytest.mark.parametrize(("timeout", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600)])
 def test_helm_timeout_parsing(timeout, seconds):
     assert runner._timeout_seconds(["x", "--timeout", timeout]) == seconds
