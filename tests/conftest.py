@@ -38,6 +38,16 @@ def unavailable(reason: str) -> None:
     pytest.skip(reason)
 
 
+def require_controlplane() -> None:
+    """The built control-plane binaries, or a skip (a failure under CI) naming the build."""
+    from localkube.options import BUILD_COMMAND, DEFAULT_BIN_DIR, missing_binaries
+
+    missing = missing_binaries(DEFAULT_BIN_DIR)
+    if missing:
+        unavailable(f"control-plane binaries missing in {DEFAULT_BIN_DIR} "
+                    f"({', '.join(missing)}): run `{BUILD_COMMAND}`")
+
+
 def python_env() -> dict[str, str]:
     return os.environ | {"PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT / 'hack'}",
                          "PYTHONUNBUFFERED": "1"}
@@ -124,12 +134,7 @@ def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str
     Runs on free ports with its own state directory, so it can sit next to a developer's
     own `make dev`.
     """
-    from localkube.options import BUILD_COMMAND, DEFAULT_BIN_DIR, missing_binaries
-
-    missing = missing_binaries(DEFAULT_BIN_DIR)
-    if missing:
-        unavailable(f"control-plane binaries missing ({', '.join(missing)}): run "
-                    f"`{BUILD_COMMAND}`")
+    require_controlplane()
     try:
         proc, endpoints = launch(tmp_path_factory.mktemp("devstack"), ARTIFACTS / "devstack")
     except RuntimeError as err:

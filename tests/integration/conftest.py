@@ -8,7 +8,6 @@ the command that builds them, except under CI=true, where that is a failure.
 
 from __future__ import annotations
 
-import os
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -17,25 +16,14 @@ import pytest
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from localkube import Cluster, ClusterOptions, missing_binaries, start, stop
-from localkube.options import BUILD_COMMAND, DEFAULT_BIN_DIR
-
-
-def _require_binaries() -> None:
-    missing = missing_binaries(DEFAULT_BIN_DIR)
-    if not missing:
-        return
-    reason = (f"control-plane binaries missing in {DEFAULT_BIN_DIR} ({', '.join(missing)}): "
-              f"run `{BUILD_COMMAND}`")
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
+from localkube import Cluster, ClusterOptions, start, stop
+from tests.conftest import require_controlplane
 
 
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A running local cluster: .kubeconfig (str), .api_client(), .state_dir, .server."""
-    _require_binaries()
+    require_controlplane()
     running = start(ClusterOptions(state_dir=tmp_path_factory.mktemp("localkube")))
     try:
         yield running

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import STACK_STOP_TIMEOUT, launch, unavailable
+from tests.conftest import STACK_STOP_TIMEOUT, launch, require_controlplane
 from tests.helpers import encode
 
 pytestmark = pytest.mark.integration
@@ -94,10 +94,7 @@ def test_undeliverable_event_shows_as_a_dead_letter(devstack):
 
 
 def test_make_dev_stops_cleanly_leaving_no_process(tmp_path):
-    from localkube.options import DEFAULT_BIN_DIR, missing_binaries
-
-    if missing_binaries(DEFAULT_BIN_DIR):
-        unavailable("control-plane binaries missing: run `make controlplane`")
+    require_controlplane()
     state_dir = tmp_path / "stack"
     proc, endpoints = launch(state_dir, tmp_path / "artifacts")
     assert set(endpoints) >= {"gateway", "broker", "create-store", "delete-store",

@@ -27,6 +27,7 @@ from localkube.options import DEFAULT_BIN_DIR
 from storeplatform import config as cfg
 from storeplatform import contract as c
 from storeplatform import create_store, resources
+from tests.conftest import unavailable
 
 pytestmark = pytest.mark.integration
 
@@ -38,18 +39,12 @@ FIELD_MANAGER = "storeplatform-knative-validation"
 MANIFESTS = sorted(KNATIVE.glob("*.yaml"))
 
 
-def _unavailable(reason: str) -> None:
-    if os.environ.get("CI") == "true":
-        pytest.fail(reason, pytrace=False)
-    pytest.skip(reason)
-
-
 def find_kubectl() -> str:
     for candidate in (os.environ.get("KUBECTL"), DEFAULT_BIN_DIR / "kubectl",
                       shutil.which("kubectl")):
         if candidate and Path(candidate).is_file() and os.access(candidate, os.X_OK):
             return str(candidate)
-    _unavailable("kubectl not found (make controlplane puts it in ~/.cache/storeplatform/bin)")
+    unavailable("kubectl not found (make controlplane puts it in ~/.cache/storeplatform/bin)")
     raise AssertionError("unreachable")
 
 
@@ -75,7 +70,7 @@ def kubectl(cluster) -> Kubectl:
     """kubectl with the Knative CRDs installed and the platform namespace created for real."""
     crds = sorted(CRD_DIR.glob("*.yaml"))
     if not crds:
-        _unavailable(f"no Knative CRDs in {CRD_DIR}: run `make knative-crds`")
+        unavailable(f"no Knative CRDs in {CRD_DIR}: run `make knative-crds`")
     run = Kubectl(find_kubectl(), cluster.kubeconfig)
     ok(run("apply", "--server-side", "--force-conflicts", f"--field-manager={FIELD_MANAGER}",
            "-f", str(CRD_DIR)))
