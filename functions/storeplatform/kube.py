@@ -13,15 +13,14 @@ from urllib3.exceptions import HTTPError as TransportError
 from storeplatform.errors import ApiError
 
 
-def api_client(kubeconfig: str | None, timeout: float) -> client.ApiClient:
+def api_client(kubeconfig: str | None) -> client.ApiClient:
     """A client from an explicit kubeconfig, else the in-cluster ServiceAccount."""
     if kubeconfig:
         api = config.new_client_from_config(config_file=kubeconfig)
     else:
         config.load_incluster_config()
         api = client.ApiClient()
-    api.configuration.retries = 1
-    api.timeout = timeout  # read by Clients below as _request_timeout
+    api.configuration.retries = 1  # every call also passes _request_timeout (Clients.timeout)
     return api
 
 
@@ -45,7 +44,7 @@ def is_status(err: Exception, *codes: int) -> bool:
 def clients_from(settings: Mapping[str, Any]) -> Clients:
     """Clients from the KUBECONFIG and KUBE_TIMEOUT settings of a function."""
     timeout = float(settings["KUBE_TIMEOUT"])
-    return Clients(api_client(settings["KUBECONFIG"] or None, timeout), timeout)
+    return Clients(api_client(settings["KUBECONFIG"] or None), timeout)
 
 
 def api_errors(call: Callable[..., Any], *args: Any) -> Any:

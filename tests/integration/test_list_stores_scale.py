@@ -32,7 +32,7 @@ def test_list_calls_do_not_grow_with_the_number_of_stores(cluster, tmp_path):
     kubeconfig = bootstrap.service_account_kubeconfig(
         admin, Path(cluster.kubeconfig), "storeplatform",
         "storeplatform-list-stores", tmp_path / "list.kubeconfig")
-    api = kube.api_client(str(kubeconfig), 10.0)
+    api = kube.api_client(str(kubeconfig))
     kc = kube.Clients(api, 10.0)
     calls = count_calls(api)
     core = client.CoreV1Api(admin)
