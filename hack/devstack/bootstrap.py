@@ -14,8 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from kubernetes import client, dynamic
+from kubernetes import client
 
+from localkube import objects as localkube_objects
 from localkube.kubeconfig import token_kubeconfig, write_private
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -37,12 +38,7 @@ def platform_objects(knative_dir: Path = KNATIVE_DIR) -> list[dict[str, Any]]:
 
 def apply(api: client.ApiClient, objects: Iterable[dict[str, Any]]) -> None:
     """Server-side apply, so a rerun on a running cluster converges instead of failing."""
-    dyn = dynamic.DynamicClient(api)
-    for obj in objects:
-        resource = dyn.resources.get(api_version=obj["apiVersion"], kind=obj["kind"])
-        namespace = obj["metadata"].get("namespace")
-        resource.server_side_apply(body=obj, namespace=namespace, field_manager=FIELD_MANAGER,
-                                   force_conflicts=True)
+    localkube_objects.apply(api, objects, FIELD_MANAGER)
 
 
 def cluster_endpoint(admin_kubeconfig: Path) -> tuple[str, bytes]:

@@ -1,4 +1,5 @@
-"""The localkube agents process: job executor and PV provisioner, one thread each."""
+"""The localkube agents process: job executor, PV provisioner and the cluster network
+(localkube.network), each in its own thread."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ import signal
 import threading
 from pathlib import Path
 
-from kubernetes import config
+from kubernetes import client, config
 
 from localkube.components import Layout
 from localkube.executor import Executor
+from localkube.network import Network
 from localkube.options import ExecutorOptions
 from localkube.provisioner import Provisioner
 
@@ -30,9 +32,18 @@ def run_agents(state_dir: Path, stop: threading.Event | None = None) -> None:
     executor = Executor(api, ExecutorOptions.from_dict(cluster["options"]["executor"]),
                         layout.pods, cluster["server"], (layout.pki / "ca.crt").read_bytes())
     provisioner = Provisioner(api, layout.volumes)
+    core = client.CoreV1Api(api)
+
+    def services() -> list[dict]:
+        listed = core.list_service_for_all_namespaces(_request_timeout=10,
+                                                      _preload_content=False)
+        return json.loads(listed.data)["items"]
+
+    net = Network(layout.state_dir, cluster["ports"]["apiserver"], services)
     threads = [threading.Thread(target=executor.run, args=(stop,), name="executor", daemon=True),
                threading.Thread(target=provisioner.run, args=(stop,), name="provisioner",
-                                daemon=True)]
+                                daemon=True),
+               threading.Thread(target=net.run, args=(stop,), name="network", daemon=True)]
     for thread in threads:
         thread.start()
     stop.wait()

@@ -22,7 +22,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from localkube import components as comp
-from localkube import pki, procs
+from localkube import network, pki, procs
 from localkube.bootstrap import bootstrap, node_name
 from localkube.kubeconfig import cert_kubeconfig, write_private
 from localkube.options import (
@@ -254,7 +254,10 @@ def _start(options: ClusterOptions, layout: comp.Layout) -> Cluster:
     spawn("etcd", comp.etcd_argv(bin_dir, layout, ports))
     _wait_until("etcd health", lambda: _http_ok(f"http://{comp.HOST}:{ports.etcd_client}/health"),
                 layout, ("etcd",), deadline)
-    spawn("kube-apiserver", comp.apiserver_argv(bin_dir, layout, ports))
+    sockets = network.Sockets(layout.state_dir)
+    sockets.dir.mkdir(parents=True, exist_ok=True)
+    sockets.egress_config.write_text(network.egress_selector_config(sockets))
+    spawn("kube-apiserver", comp.apiserver_argv(bin_dir, layout, ports, sockets.egress_config))
     _wait_until("kube-apiserver /readyz",
                 lambda: _http_ok(f"{server}/readyz", layout.pki / "ca.crt"),
                 layout, ("etcd", "kube-apiserver"), deadline)
@@ -286,7 +289,10 @@ def stop(state_dir: Path) -> list[str]:
     Returns the names of what was running.
     """
     layout = comp.Layout(state_dir.resolve())
-    stopped = [name for name in reversed(COMPONENTS) if procs.stop(layout.pid_file(name))]
+    # Add-ons (localknative's processes) first: they talk to the API server to the end.
+    addons = sorted((layout.run / "addons").glob("*.pid"))
+    stopped = [pid_file.stem for pid_file in addons if procs.stop(pid_file)]
+    stopped += [name for name in reversed(COMPONENTS) if procs.stop(layout.pid_file(name))]
     # The executor kills its runner processes on SIGTERM; these are only the ones a
     # SIGKILLed executor could not.
     if layout.pods.is_dir():

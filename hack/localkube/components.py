@@ -94,8 +94,12 @@ def etcd_argv(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
     ]
 
 
-def apiserver_argv(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
+def apiserver_argv(bin_dir: Path, layout: Layout, ports: Ports,
+                   egress_config: Path | None = None) -> list[str]:
     pki = layout.pki
+    # Cluster traffic (webhooks and other Services) goes through the local network's
+    # CONNECT proxy (localkube.network), never to a ClusterIP.
+    egress = [f"--egress-selector-config-file={egress_config}"] if egress_config else []
     return [
         str(bin_dir / "kube-apiserver"),
         f"--etcd-servers=http://{HOST}:{ports.etcd_client}",
@@ -121,6 +125,7 @@ def apiserver_argv(bin_dir: Path, layout: Layout, ports: Ports) -> list[str]:
         f"--proxy-client-key-file={pki / 'front-proxy-client.key'}",
         "--allow-privileged=true", "--profiling=false",
         f"--cert-dir={pki}",
+        *egress,
     ]
 
 
