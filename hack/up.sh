@@ -318,7 +318,13 @@ render_manifests() {
   printf '%s\n' "${out}"
 }
 
-kinds_in() { sed -n 's/^kind: *//p' "$1" | sort -u | tr '\n' ' '; }
+# waits_after <file>: the file's objects are Knative objects to wait for right after it is
+# applied. SinkBindings are not: they report SubjectMissing until the Services they bind
+# (later files) exist, so they are waited for after the last file. devstack/deploy.py
+# applies the same rule; the file order makes every wait end (docs/knative.md).
+waits_after() {
+  grep -q '^apiVersion: [a-z.]*knative\.dev/' "$1" && ! grep -q '^kind: SinkBinding$' "$1"
+}
 
 apply_platform() {
   step "Applying knative/ (namespace ${PLATFORM_NS})"
@@ -330,16 +336,12 @@ apply_platform() {
     info "$(basename "${file}")"
     retry 3 k apply --server-side --force-conflicts --field-manager=storeplatform \
       -f "${file}" >/dev/null
-    case " $(kinds_in "${file}") " in
-      *" Broker "*)
-        # SinkBindings resolve the Broker's address; the Services need K_SINK at creation.
-        k -n "${PLATFORM_NS}" wait --for=condition=Ready broker --all --timeout=300s >/dev/null ;;
-    esac
+    if waits_after "${file}"; then
+      k wait --for=condition=Ready --timeout=600s -f "${file}" >/dev/null
+    fi
   done
-  step "Waiting for the Knative Services, Triggers and SinkBindings"
-  k -n "${PLATFORM_NS}" wait --for=condition=Ready ksvc --all --timeout=600s
-  k -n "${PLATFORM_NS}" wait --for=condition=Ready trigger --all --timeout=300s
-  k -n "${PLATFORM_NS}" wait --for=condition=Ready sinkbinding --all --timeout=300s
+  step "Waiting for the SinkBindings"
+  k -n "${PLATFORM_NS}" wait --for=condition=Ready sinkbinding --all --timeout=300s >/dev/null
 }
 
 dashboard_url() {

@@ -39,13 +39,20 @@ def unavailable(reason: str) -> None:
 
 
 def require_controlplane() -> None:
-    """The built control-plane binaries, or a skip (a failure under CI) naming the build."""
+    """The built control-plane and Knative Eventing binaries, or a skip (a failure under CI)
+    naming the build."""
+    from localknative.install import BUILD_COMMAND as KNATIVE_BUILD
+    from localknative.install import DEFAULT_CRDS_DIR
+    from localknative.install import missing as knative_missing
     from localkube.options import BUILD_COMMAND, DEFAULT_BIN_DIR, missing_binaries
 
     missing = missing_binaries(DEFAULT_BIN_DIR)
     if missing:
         unavailable(f"control-plane binaries missing in {DEFAULT_BIN_DIR} "
                     f"({', '.join(missing)}): run `{BUILD_COMMAND}`")
+    absent = knative_missing(DEFAULT_BIN_DIR, DEFAULT_CRDS_DIR)
+    if absent:
+        unavailable(f"Knative Eventing not built ({', '.join(absent)}): run `{KNATIVE_BUILD}`")
 
 
 def python_env() -> dict[str, str]:
@@ -129,17 +136,19 @@ def launch(state_dir: Path, artifacts: Path) -> tuple[subprocess.Popen, dict[str
 
 @pytest.fixture(scope="session")
 def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
-    """`make dev` for the session: {'gateway': url, ..., 'dashboard': url, 'kubeconfig': path}.
+    """`make dev` for the session: {'gateway': url, ..., 'dashboard': url, 'kubeconfig': path,
+    'state_dir': its state directory (logs in <state_dir>/logs)}.
 
     Runs on free ports with its own state directory, so it can sit next to a developer's
     own `make dev`.
     """
     require_controlplane()
+    state_dir = tmp_path_factory.mktemp("devstack")
     try:
-        proc, endpoints = launch(tmp_path_factory.mktemp("devstack"), ARTIFACTS / "devstack")
+        proc, endpoints = launch(state_dir, ARTIFACTS / "devstack")
     except RuntimeError as err:
         unavailable(f"`make dev` did not come up ({err}); run `make dev` to see why")
     try:
-        yield endpoints
+        yield endpoints | {"state_dir": str(state_dir)}
     finally:
         stop(proc, STACK_STOP_TIMEOUT)

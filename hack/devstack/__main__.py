@@ -1,9 +1,13 @@
 """`make dev`: the whole platform on 127.0.0.1, with no Docker and no cluster needed.
 
-Starts the local control plane (with the job executor), applies the platform's namespace,
-ServiceAccounts and RBAC from knative/, then the four functions under gunicorn, each with a
-kubeconfig holding only its own ServiceAccount token, and the local event router standing in
-for the Broker. Prints `name: url` per endpoint, then `ready`. Ctrl-C or SIGTERM stops all.
+Starts the local control plane (with the job executor) and the real Knative Eventing on it
+(hack/localknative), applies knative/ as `make up` does (devstack.deploy: Broker, Triggers,
+delivery policy and dead-letter sink exactly as in the files), then runs the four functions
+under gunicorn, each with a kubeconfig holding only its own ServiceAccount token, where the
+Knative Services would run them (the Serving stand-in marks those Services Ready; localkube's
+network routes their cluster names to these processes). Prints `name: url` per endpoint
+(`broker:` is the real broker ingress, through a port-forward), then `ready`.
+Ctrl-C or SIGTERM stops everything.
 """
 
 from __future__ import annotations
@@ -16,23 +20,26 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from kubernetes import config
+from kubernetes import client, config
 
+import localknative
 import localkube
-from devstack import bootstrap
+from devstack import bootstrap, deploy
+from localkube import network
 
 log = logging.getLogger("devstack")
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 NS = "storeplatform"
-BROKER_PATH = "/storeplatform/default"
 RUNNER_IMAGE = "storeplatform/helm-runner:dev"
 FUNCTIONS = ("create-store", "delete-store", "list-stores")
 SERVICES = ("gateway", "broker", "create-store", "delete-store", "list-stores")
+KNATIVE_SERVICES = ("gateway", *FUNCTIONS)
 
 
 @dataclass
@@ -42,6 +49,7 @@ class Stack:
     ports: dict[str, int] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     cluster_started: bool = False
+    broker_path: str = ""
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -78,15 +86,12 @@ def gunicorn_argv(app: str, port: int, workers: int = 1, threads: int = 4) -> li
 
 def service_env(stack: Stack, kubeconfigs: dict[str, Path]) -> dict[str, dict[str, str]]:
     """Each service's configuration, as the Knative Services in knative/ give it."""
-    sink = stack.url("broker") + BROKER_PATH
+    sink = stack.url("broker") + stack.broker_path
     runner = {"RUNNER_IMAGE": RUNNER_IMAGE, "K_SINK": sink, "PLATFORM_NAMESPACE": NS}
     return {
         "gateway": {"K_SINK": sink, "LIST_URL": stack.url("list-stores"),
                     "DASHBOARD_DIR": str(REPO_ROOT / "dashboard"),
                     "GATEWAY_TOKEN": os.environ.get("GATEWAY_TOKEN", "")},
-        "broker": {"BROKER_SUBSCRIBERS": ",".join(
-            f"{name}={stack.url(name)}" for name in FUNCTIONS),
-            "KNATIVE_DIR": str(REPO_ROOT / "knative")},
         "create-store": runner | {"KUBECONFIG": str(kubeconfigs["create-store"]),
                                   "RUNNER_CHART_PATH": str(REPO_ROOT / "store-chart"),
                                   "STORE_VALUES_PROFILE": "local"},
@@ -98,7 +103,6 @@ def service_env(stack: Stack, kubeconfigs: dict[str, Path]) -> dict[str, dict[st
 
 APPS = {
     "gateway": "storeplatform.gateway:create_app()",
-    "broker": "devstack.broker:create_app()",
     "create-store": "storeplatform.create_store:create_app()",
     "delete-store": "storeplatform.delete_store:create_app()",
     "list-stores": "storeplatform.list_stores:create_app()",
@@ -117,7 +121,7 @@ def start_services(stack: Stack, kubeconfigs: dict[str, Path]) -> None:
 
 def wait_healthy(stack: Stack, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
-    for name in SERVICES:
+    for name in KNATIVE_SERVICES:
         url = stack.url(name) + "/health"
         while True:
             if stack.procs[name].poll() is not None:
@@ -146,11 +150,32 @@ def stop_services(stack: Stack) -> None:
             proc.wait()
 
 
-def start_cluster(stack: Stack) -> Path:
-    """The local control plane with its job executor (reused if already running)."""
+def start_cluster(stack: Stack) -> localkube.Cluster:
+    """The local control plane with its job executor, and Knative on it."""
     stack.cluster_started = True  # stop whatever part of it started, even if start fails
     cluster = localkube.start(localkube.ClusterOptions(state_dir=stack.state_dir / "cluster"))
-    return Path(cluster.kubeconfig)
+    localknative.start(cluster)
+    return cluster
+
+
+def injected_sink(api: client.ApiClient, service: str) -> str:
+    """The K_SINK the SinkBinding webhook wrote into a Knative Service's container."""
+    ksvc = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        "serving.knative.dev", "v1", NS, "services", service, _request_timeout=10)
+    env = ksvc["spec"]["template"]["spec"]["containers"][0].get("env") or []
+    sink = next((e.get("value") for e in env if e["name"] == "K_SINK"), None)
+    if not sink:
+        raise RuntimeError(f"Knative Service {service} has no K_SINK: its SinkBinding did not "
+                           "bind it (see the eventing-webhook log)")
+    return sink
+
+
+def forward_broker(stack: Stack, cluster: localkube.Cluster, sink: str) -> network.PortForward:
+    """A loopback port for the broker ingress the SinkBindings point at (its real address)."""
+    parsed = urllib.parse.urlsplit(sink)
+    stack.broker_path = parsed.path
+    return network.PortForward(cluster.state_dir, parsed.hostname or "", parsed.port or 80,
+                               stack.ports["broker"])
 
 
 def stop_cluster(stack: Stack) -> None:
@@ -158,22 +183,28 @@ def stop_cluster(stack: Stack) -> None:
         localkube.stop(stack.state_dir / "cluster")
 
 
-def run(stack: Stack) -> None:
-    kubeconfig = start_cluster(stack)
+def run(stack: Stack) -> network.PortForward:
+    cluster = start_cluster(stack)
+    kubeconfig = Path(cluster.kubeconfig)
     stack.ports = choose_ports(stack.port_base)  # after the cluster took its own free ports
+    for name in KNATIVE_SERVICES:  # where Knative Serving would route them
+        network.publish(cluster.state_dir, NS, name,
+                        {0: network.tcp_backend(stack.ports[name])})
     api = config.new_client_from_config(config_file=str(kubeconfig))
-    bootstrap.apply(api, bootstrap.platform_objects())
+    deploy.deploy(api)
+    forward = forward_broker(stack, cluster, injected_sink(api, "gateway"))
     kubeconfigs = {fn: bootstrap.service_account_kubeconfig(
         api, kubeconfig, NS, f"storeplatform-{fn}", stack.state_dir / f"{fn}.kubeconfig")
         for fn in FUNCTIONS}
     start_services(stack, kubeconfigs)
     wait_healthy(stack)
     for name in SERVICES:
-        suffix = BROKER_PATH if name == "broker" else ""
+        suffix = stack.broker_path if name == "broker" else ""
         print(f"{name}: {stack.url(name)}{suffix}", flush=True)
     print(f"dashboard: {stack.url('gateway')}/", flush=True)
     print(f"kubeconfig: {kubeconfig}", flush=True)
     print("ready", flush=True)
+    return forward
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -194,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     try:
-        run(stack)
+        forward = run(stack)
         while not stopping:
             dead = [n for n, p in stack.procs.items() if p.poll() is not None]
             if dead:
@@ -202,6 +233,7 @@ def main(argv: list[str] | None = None) -> int:
                           stack.state_dir)
                 return 1
             time.sleep(0.5)
+        forward.close()
         return 0
     except Exception as err:
         log.error("%s", err)

@@ -16,8 +16,8 @@ test-unit: venv ## fast tests only (no control plane, no browser)
 	$(PY) -m pytest -m "not integration and not browser" $(PYTEST_ARGS)
 
 .PHONY: dev
-dev: venv ## the whole platform on 127.0.0.1: control plane, functions, broker, dashboard
-	@if command -v go >/dev/null; then $(MAKE) --no-print-directory controlplane; fi
+dev: venv ## the whole platform on 127.0.0.1: control plane, Knative Eventing, functions, dashboard
+	@if command -v go >/dev/null; then $(MAKE) --no-print-directory controlplane knative-crds; fi
 	$(PY) -m devstack
 
 .PHONY: bench

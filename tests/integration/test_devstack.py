@@ -1,5 +1,6 @@
-"""`make dev` end to end over HTTP: gateway -> local Broker (the Triggers in knative/) ->
-functions (as their own ServiceAccounts) -> runner Job -> real helm; dead letters; clean stop.
+"""`make dev` end to end over HTTP: gateway -> the real Knative broker ingress, channel and
+filter (the Triggers in knative/) -> functions (as their own ServiceAccounts) -> runner Job
+-> real helm; retries and dead letters as the real dispatcher does them; clean stop.
 """
 
 from __future__ import annotations
@@ -12,17 +13,20 @@ import urllib.request
 from pathlib import Path
 
 import pytest
+from kubernetes import client, config
 
+from devstack import bootstrap
 from tests.conftest import STACK_STOP_TIMEOUT, launch, require_controlplane
-from tests.helpers import encode
+from tests.helpers import MODES, encode
 
 pytestmark = pytest.mark.integration
 
 
-def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None):
+def http(method: str, url: str, body: bytes | None = None, headers: dict | None = None,
+         timeout: float = 20):
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(request, timeout=20) as response:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"null")
@@ -44,7 +48,21 @@ def store(answer: dict, name: str) -> dict | None:
     return next((s for s in answer["stores"] if s["name"] == name), None)
 
 
-def test_store_lifecycle_through_the_gateway(devstack):
+def deliveries(devstack: dict, function: str, event_id: str) -> int:
+    """How many times the function received the event (one log line per delivery)."""
+    log = Path(devstack["state_dir"]) / "logs" / f"{function}.log"
+    return sum(1 for line in log.read_text().splitlines()
+               if f"event {event_id} " in line)
+
+
+def post_to_broker(devstack: dict, headers: dict, body: bytes) -> int:
+    request = urllib.request.Request(devstack["broker"], data=body, headers=headers,
+                                     method="POST")
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status
+
+
+def test_create_and_delete_reach_their_function_exactly_once(devstack):
     gateway = devstack["gateway"]
     assert http("GET", gateway + "/health") == (200, {"status": "ok"})
     status, body = http("POST", gateway + "/stores/store-dev-e2e", b'{"engine": "woocommerce"}',
@@ -53,8 +71,14 @@ def test_store_lifecycle_through_the_gateway(devstack):
     ready = wait_for(gateway, lambda a: (store(a, "store-dev-e2e") or {}).get("status")
                      in ("ready", "failed"))
     assert store(ready, "store-dev-e2e")["status"] == "ready", ready
-    assert http("DELETE", gateway + "/stores/store-dev-e2e")[0] == 202
-    wait_for(gateway, lambda a: store(a, "store-dev-e2e") is None)
+    assert deliveries(devstack, "create-store", body["id"]) == 1
+    assert not [d for d in ready["deadLetters"] if d["subject"] == "store-dev-e2e"]
+
+    status, gone = http("DELETE", gateway + "/stores/store-dev-e2e")
+    assert status == 202, gone
+    answer = wait_for(gateway, lambda a: store(a, "store-dev-e2e") is None)
+    assert deliveries(devstack, "delete-store", gone["id"]) == 1
+    assert not [d for d in answer["deadLetters"] if d["subject"] == "store-dev-e2e"]
 
 
 def test_medusa_is_refused_at_the_gateway(devstack):
@@ -63,34 +87,60 @@ def test_medusa_is_refused_at_the_gateway(devstack):
     assert status == 501 and "not available yet" in body["error"]["message"]
 
 
-def test_event_sent_straight_to_the_broker_creates_a_store(devstack):
-    """Any CloudEvent producer (here: curl-like, structured mode) can create a store."""
-    headers, body = encode("io.storeplatform.store.create", {"name": "store-dev-ce"},
-                           "structured", subject="store-dev-ce")
-    request = urllib.request.Request(devstack["broker"], data=body, headers=headers,
-                                     method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 202
+@pytest.mark.parametrize("mode", MODES)
+def test_any_producer_creates_a_store_through_the_real_broker(devstack, mode):
+    """A CloudEvent posted straight to the broker ingress (curl, kn), in either mode."""
+    name = f"store-dev-{mode[:3]}"
+    headers, body = encode("io.storeplatform.store.create", {"name": name}, mode,
+                           subject=name, event_id=f"producer-{mode}")
+    assert post_to_broker(devstack, headers, body) == 202
     ready = wait_for(devstack["gateway"],
-                     lambda a: (store(a, "store-dev-ce") or {}).get("status") == "ready")
-    assert store(ready, "store-dev-ce")["storefrontUrl"] == "http://store-dev-ce.localhost/"
-    assert http("DELETE", devstack["gateway"] + "/stores/store-dev-ce")[0] == 202
-    wait_for(devstack["gateway"], lambda a: store(a, "store-dev-ce") is None)
+                     lambda a: (store(a, name) or {}).get("status") == "ready")
+    assert store(ready, name)["storefrontUrl"] == f"http://{name}.localhost/"
+    assert deliveries(devstack, "create-store", f"producer-{mode}") == 1
+    assert http("DELETE", devstack["gateway"] + f"/stores/{name}")[0] == 202
+    wait_for(devstack["gateway"], lambda a: store(a, name) is None)
 
 
-def test_undeliverable_event_shows_as_a_dead_letter(devstack):
-    """create-store refuses a bad name (400, not retried); the dead letter becomes visible."""
+def test_a_refused_event_goes_to_the_dead_letter_sink_without_retries(devstack):
+    """create-store refuses a bad name with 400: the dispatcher does not retry a 400."""
     headers, body = encode("io.storeplatform.store.create", {"name": "not-a-store"}, "binary",
                            event_id="dead-letter-probe")
-    request = urllib.request.Request(devstack["broker"], data=body, headers=headers,
-                                     method="POST")
-    with urllib.request.urlopen(request, timeout=10) as response:
-        assert response.status == 202
+    assert post_to_broker(devstack, headers, body) == 202
     answer = wait_for(devstack["gateway"], lambda a: any(
         d["id"] == "dead-letter-probe" for d in a["deadLetters"]), timeout=60)
     letter = next(d for d in answer["deadLetters"] if d["id"] == "dead-letter-probe")
     assert letter["type"] == "io.storeplatform.store.create"
-    assert "400" in letter["error"]
+    assert "HTTP 400" in letter["error"]
+    assert deliveries(devstack, "create-store", "dead-letter-probe") == 1
+
+
+def test_a_failing_function_is_retried_as_its_trigger_says_then_dead_lettered(devstack):
+    """create-store without its RBAC answers 500 (kubernetes_forbidden): the real dispatcher
+    retries by the Trigger's policy, then the dead letter carries the filter's details."""
+    api = config.new_client_from_config(config_file=devstack["kubeconfig"])
+    rbac = client.RbacAuthorizationV1Api(api)
+    binding = next(o for o in bootstrap.platform_objects() if o["kind"] == "ClusterRoleBinding"
+                   and o["metadata"]["name"] == "storeplatform-create-store")
+    trigger = client.CustomObjectsApi(api).get_namespaced_custom_object(
+        "eventing.knative.dev", "v1", "storeplatform", "triggers", "create-store")
+    retries = trigger["spec"]["delivery"]["retry"]
+    rbac.delete_cluster_role_binding("storeplatform-create-store")
+    try:
+        headers, body = encode("io.storeplatform.store.create", {"name": "store-dev-500"},
+                               "binary", subject="store-dev-500", event_id="retry-probe")
+        assert post_to_broker(devstack, headers, body) == 202
+        answer = wait_for(devstack["gateway"], lambda a: any(
+            d["id"] == "retry-probe" for d in a["deadLetters"]), timeout=120)
+    finally:
+        bootstrap.apply(api, [binding])  # as knative/210-rbac.yaml has it
+    assert deliveries(devstack, "create-store", "retry-probe") == retries + 1
+    letter = next(d for d in answer["deadLetters"] if d["id"] == "retry-probe")
+    # knativeerrorcode, knativeerrordest and knativeerrordata, as the real filter sets them.
+    assert "HTTP 500" in letter["error"]
+    assert "http://create-store.storeplatform.svc.cluster.local" in letter["error"]
+    assert "kubernetes_forbidden" in letter["error"]
+    assert store(answer, "store-dev-500") is None
 
 
 def test_make_dev_stops_cleanly_leaving_no_process(tmp_path):
@@ -99,6 +149,7 @@ def test_make_dev_stops_cleanly_leaving_no_process(tmp_path):
     proc, endpoints = launch(state_dir, tmp_path / "artifacts")
     assert set(endpoints) >= {"gateway", "broker", "create-store", "delete-store",
                               "list-stores", "dashboard", "kubeconfig"}
+    assert endpoints["broker"].endswith("/storeplatform/default")
     assert Path(endpoints["kubeconfig"]).is_file()
     proc.terminate()
     assert proc.wait(STACK_STOP_TIMEOUT) == 0

@@ -13,6 +13,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack import deploy
 from storeplatform import config as cfg
 from storeplatform import contract as c
 from storeplatform import create_store, delete_store, gateway, list_stores
@@ -77,13 +78,46 @@ def test_the_namespace_comes_first_and_enforces_restricted():
     assert first["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
-def test_sinkbindings_come_before_the_services_they_bind():
-    order = [name for name, _ in DOCS]
-    first_service = min(order.index(f) for f, d in DOCS if d["kind"] == "Service")
-    broker_at = max(order.index(f) for f, d in DOCS if d["kind"] == "Broker")
+def references(doc: dict[str, Any]) -> list[tuple[str, str]]:
+    """(kind, name) of the objects a Knative object needs Ready before it is Ready."""
+    spec = doc.get("spec") or {}
+    dead_letter = ((spec.get("delivery") or {}).get("deadLetterSink") or {}).get("ref")
+    refs = [dead_letter] if dead_letter else []
+    if doc["kind"] == "Trigger":
+        refs += [{"kind": "Broker", "name": spec["broker"]}, spec["subscriber"]["ref"]]
+    if doc["kind"] == "SinkBinding":
+        refs.append(spec["sink"]["ref"])
+    return [(ref["kind"], ref["name"]) for ref in refs]
+
+
+def test_every_file_is_all_knative_or_none():
+    """up.sh and devstack.deploy wait per file: a file mixes no other kinds in."""
+    for path in FILES:
+        docs = [d for n, d in DOCS if n == path.name]
+        assert len({deploy.is_knative(d) for d in docs}) == 1, path.name
+
+
+def test_every_wait_can_end_in_file_order():
+    """Applied file by file with up.sh's waits, nothing waits for an object not yet applied:
+    the dead-letter sink before the Broker, the Broker before the SinkBindings and Triggers,
+    the subscribers before the Triggers."""
+    order = [path.name for path in FILES]
+    where = {(d["kind"], d["metadata"]["name"]): order.index(n) for n, d in DOCS}
+    for file_name, doc in DOCS:
+        for ref in references(doc):
+            assert ref in where, (file_name, ref)
+            assert where[ref] < order.index(file_name), (file_name, doc["kind"], ref)
+
+
+def test_sinkbindings_come_before_the_services_they_bind_and_are_waited_for_last():
+    order = [path.name for path in FILES]
+    services = {d["metadata"]["name"]: order.index(n) for n, d in DOCS
+                if d["apiVersion"] == SERVING}
     for file_name, doc in DOCS:
         if doc["kind"] == "SinkBinding":
-            assert broker_at <= order.index(file_name) < first_service, file_name
+            assert order.index(file_name) < services[doc["spec"]["subject"]["name"]], file_name
+            assert "SinkBinding" in deploy.WAITED_LAST
+            assert not deploy.waits_after([doc])
 
 
 # ---------------------------------------------------------------- Triggers

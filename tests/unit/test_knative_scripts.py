@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack import deploy
 from tests.conftest import unavailable
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -82,6 +83,10 @@ def test_knative_release_matches_the_crd_modules_the_tests_validate():
     for module in ("knative.dev/serving", "knative.dev/eventing"):
         (version,) = re.findall(rf"^\s*{module} (v\S+)$", gomod, re.MULTILINE)
         assert version == f"v0.{int(minor) + 27}.{patch}", (module, version)
+    # ... and what make dev and the integration tests run (hack/controlplane/eventing).
+    built = (ROOT / "hack" / "controlplane" / "eventing" / "go.mod").read_text()
+    assert re.search(rf"^require knative.dev/eventing v0.{int(minor) + 27}.{patch}$", built,
+                     re.MULTILINE), "hack/controlplane/eventing/go.mod pins another release"
     assert major == "1"
 
 
@@ -129,6 +134,35 @@ def test_without_docker_the_manifests_are_only_retagged(tmp_path):
         diff -r {ROOT / "knative"} "$dir"; status=$?; rm -rf "$dir"; exit $status
     """)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_apply_order_and_waits_are_those_the_integration_tests_run(fake_kubectl):
+    """up.sh applies file by file and waits where devstack.deploy waits (the same rule runs
+    against the real Eventing controllers in tests/integration/test_eventing.py)."""
+    result = bash(f"""
+        source {UP}
+        KUBECTL=kubectl CONTEXT=test
+        have_docker() {{ return 1; }}
+        apply_platform
+    """, env=fake_kubectl)
+    assert result.returncode == 0, result.stdout + result.stderr
+    calls = Path(fake_kubectl["LOG"]).read_text().splitlines()
+    seen = []
+    for call in calls:
+        file = re.search(r"-f \S*/(\d{3}-[a-z0-9-]+\.yaml)", call)
+        if " apply " in f" {call} " and file:
+            seen.append(("apply", file.group(1)))
+        elif " wait " in f" {call} " and file:
+            seen.append(("wait", file.group(1)))
+        elif " wait " in f" {call} ":
+            seen.append(("wait", call.split("condition=Ready ")[1].split()[0]))
+    expected = []
+    for path, docs in deploy.manifest_files():
+        expected.append(("apply", path.name))
+        if deploy.waits_after(docs):
+            expected.append(("wait", path.name))
+    expected += [("wait", "sinkbinding")]
+    assert seen == expected
 
 
 def test_kind_config_maps_the_ingress_and_kourier_ports():
