@@ -15,17 +15,22 @@ from storeplatform.errors import ApiError
 
 def api_client(kubeconfig: str | None) -> client.ApiClient:
     """A client from an explicit kubeconfig, else the in-cluster ServiceAccount."""
+    configuration = client.Configuration()
     if kubeconfig:
-        api = config.new_client_from_config(config_file=kubeconfig)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
-        config.load_incluster_config()
-        api = client.ApiClient()
-    api.configuration.retries = 1  # every call also passes _request_timeout (Clients.timeout)
-    return api
+        config.load_incluster_config(client_configuration=configuration)
+    # One retry of a failed connection; read only when the pool is made, so set it first.
+    configuration.retries = 1
+    return client.ApiClient(configuration)
 
 
 class Clients:
-    """Typed API groups sharing one ApiClient and one request timeout."""
+    """Typed API groups sharing one ApiClient and one request timeout.
+
+    timeout is a (connect, read) pair: the client silently ignores a float _request_timeout
+    (it takes an int or a 2-tuple), so a bare 10.0 meant no timeout at all.
+    """
 
     def __init__(self, api: client.ApiClient, timeout: float) -> None:
         self.core = client.CoreV1Api(api)
@@ -33,7 +38,7 @@ class Clients:
         self.apps = client.AppsV1Api(api)
         self.rbac = client.RbacAuthorizationV1Api(api)
         self.networking = client.NetworkingV1Api(api)
-        self.timeout = timeout
+        self.timeout = (timeout, timeout)
 
 
 def is_status(err: Exception, *codes: int) -> bool:
@@ -47,14 +52,14 @@ def clients_from(settings: Mapping[str, Any]) -> Clients:
     return Clients(api_client(settings["KUBECONFIG"] or None), timeout)
 
 
-def api_errors(call: Callable[..., Any], *args: Any) -> Any:
+def api_errors(call: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
     """Run call, turning Kubernetes API failures into answers the Broker acts on.
 
     Unreachable, overloaded or failing API server: 503 (the Broker retries). A refusal by
     RBAC is a deployment error: 500 naming what was refused, so an operator can fix it.
     """
     try:
-        return call(*args)
+        return call(*args, **kwargs)
     except ApiException as err:
         if err.status == 403:
             raise ApiError(500, "kubernetes_forbidden",

@@ -143,7 +143,7 @@ def create_app(overrides: Mapping[str, Any] | None = None,
         log.warning("dead letter %s %s subject=%s: %s", record["id"], record["type"],
                     record["subject"], record["error"])
         kube.api_errors(kc.core.create_namespaced_event, platform_ns,
-                        kube_event(record, platform_ns))
+                        kube_event(record, platform_ns), _request_timeout=kc.timeout)
         return jsonify({"recorded": record["id"]}), 202
 
     return app
