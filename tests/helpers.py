@@ -9,7 +9,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from cloudevents.core.bindings.http import to_binary_event, to_structured_event
+from cloudevents.core.base import BaseCloudEvent
+from cloudevents.core.bindings.http import (
+    HTTPMessage,
+    from_http_event,
+    to_binary_event,
+    to_structured_event,
+)
 from cloudevents.core.v1.event import CloudEvent
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
@@ -36,6 +42,12 @@ def error_of(response) -> dict[str, str]:
     return body["error"]
 
 
+def received_event(recorder: Recorder) -> BaseCloudEvent:
+    """The CloudEvent of the last request a Recorder got."""
+    req = recorder.requests[-1]
+    return from_http_event(HTTPMessage(headers=req["headers"], body=req["body"]))
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -51,8 +63,8 @@ class Recorder:
 
     def __call__(self, environ, start_response):
         req = Request(environ)
-        self.requests.append({"path": req.path, "headers": dict(req.headers),
-                              "body": req.get_data()})
+        self.requests.append({"method": req.method, "path": req.path,
+                              "headers": dict(req.headers), "body": req.get_data()})
         return self.reply(req)(environ, start_response)
 
 
@@ -68,3 +80,11 @@ def serve(app, port: int | None = None) -> Iterator[str]:
     finally:
         server.shutdown()
         thread.join(5)
+
+
+@contextmanager
+def receiving(recorder: Recorder) -> Iterator[Recorder]:
+    """Serve a Recorder on 127.0.0.1; yield it with its base URL as .url."""
+    with serve(recorder) as url:
+        recorder.url = url
+        yield recorder

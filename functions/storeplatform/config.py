@@ -45,3 +45,10 @@ def load(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
 def setup_logging(level: str = "INFO") -> None:
     """One line per record, to stderr, for every service."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+
+
+def start(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A service's start-up: its settings (a ConfigError names what is missing), then logging."""
+    settings = load(spec, overrides)
+    setup_logging(settings["LOG_LEVEL"])
+    return settings

@@ -1,31 +1,47 @@
-"""The platform contract in code: store names, engines, event types, labels (docs/contract.md)."""
+"""The platform contract in code (docs/contract.md): event types and sources, names, labels,
+and the validation of everything a producer sends.
+"""
 
 from __future__ import annotations
 
+import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
-from storeplatform.errors import ApiError
+from storeplatform import engines
+from storeplatform.errors import Kind, PlatformError
 
+# ---------------------------------------------------------------- events
 EVENT_PREFIX = "io.storeplatform.store."
 CREATE = EVENT_PREFIX + "create"
 DELETE = EVENT_PREFIX + "delete"
 LIST = EVENT_PREFIX + "list"
+LIST_RESULT = LIST + ".result"
 READY = EVENT_PREFIX + "ready"
 FAILED = EVENT_PREFIX + "failed"
 DELETED = EVENT_PREFIX + "deleted"
 
+GATEWAY_SOURCE = "/storeplatform/gateway"
+RUNNER_SOURCE = "/storeplatform/runner"
+LIST_SOURCE = "/storeplatform/list-stores"
+
+# ---------------------------------------------------------------- names
 NAME_PREFIX = "store-"
 NAME_MAX_LENGTH = 40
 _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 
-ENGINES_AVAILABLE = ("woocommerce",)
-ENGINES_PLANNED = ("medusa",)
-DEFAULT_ENGINE = "woocommerce"
-
 PLATFORM_NAMESPACE = "storeplatform"
 MANAGED_BY = "storeplatform"
+CREDENTIALS_SECRET = "store-credentials"  # noqa: S105 (a Secret name, not a password)
+RUNNER_NAME = "storeplatform-runner"  # ServiceAccount, ClusterRole and RoleBinding
+RUNNER_COMPONENT = "helm-runner"
 
+ACTION_INSTALL = "install"  # the runner's action: its argument, Job name and label
+ACTION_DELETE = "delete"
+_JOB_PREFIX = {ACTION_INSTALL: "helm-install-", ACTION_DELETE: "helm-delete-"}
+
+# ---------------------------------------------------------------- labels and annotations
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
 LABEL_COMPONENT = "app.kubernetes.io/component"
 LABEL_STORE = "storeplatform.io/store"
@@ -37,74 +53,108 @@ ANNOTATION_PHASE = "storeplatform.io/phase"
 ANNOTATION_REASON = "storeplatform.io/reason"
 ANNOTATION_EVENT_ID = "storeplatform.io/event-id"
 
-RUNNER_COMPONENT = "helm-runner"
-CREDENTIALS_SECRET = "store-credentials"  # noqa: S105 (a Secret name, not a password)
-RUNNER_NAME = "storeplatform-runner"
+STORE_SELECTOR = LABEL_STORE  # every object of a store, the chart's included
+RUNNER_SELECTOR = f"{LABEL_COMPONENT}={RUNNER_COMPONENT}"
+MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
+DEAD_LETTER_REASON = "DeadLetter"  # the reason of the Events that record dead letters
+
+
+def job_name(action: str, store: str) -> str:
+    """Deterministic runner Job name: helm-install-<store> or helm-delete-<store>."""
+    return _JOB_PREFIX[action] + store
+
+
+def values_secret_name(store: str) -> str:
+    """The platform-namespace Secret that carries the store's Helm values."""
+    return job_name(ACTION_INSTALL, store)
+
+
+def store_labels(store: str) -> dict[str, str]:
+    """Labels that tie an object the platform creates back to the platform and its store."""
+    return {LABEL_MANAGED_BY: MANAGED_BY, LABEL_STORE: store}
+
+
+def manages(namespace: Mapping[str, Any]) -> bool:
+    """True when a namespace is a store's: its store label names the namespace itself."""
+    meta = namespace.get("metadata") or {}
+    return bool(meta.get("name")) and (meta.get("labels") or {}).get(LABEL_STORE) == meta["name"]
+
+
+# ---------------------------------------------------------------- validation
+def _invalid(code: str, message: str) -> PlatformError:
+    return PlatformError(Kind.INVALID, code, message)
 
 
 def validate_store_name(name: Any) -> str:
-    """Return the name if it is a valid store name, else raise a 400 ApiError saying why."""
+    """Return the name if it is a valid store name, else raise INVALID saying why."""
     if not isinstance(name, str) or not name:
-        raise ApiError(400, "invalid_name", "store name is required")
+        raise _invalid("invalid_name", "store name is required")
     if not name.startswith(NAME_PREFIX):
-        raise ApiError(400, "invalid_name", f"store name must start with '{NAME_PREFIX}'")
+        raise _invalid("invalid_name", f"store name must start with '{NAME_PREFIX}'")
     if len(name) > NAME_MAX_LENGTH:
-        raise ApiError(
-            400, "invalid_name",
-            f"store name must be at most {NAME_MAX_LENGTH} characters (got {len(name)})",
-        )
+        raise _invalid("invalid_name", f"store name must be at most {NAME_MAX_LENGTH} "
+                       f"characters (got {len(name)})")
     if not _DNS_LABEL.fullmatch(name):
-        raise ApiError(
-            400, "invalid_name",
-            "store name may contain only lowercase letters, digits and '-', "
-            "and must end with a letter or digit",
-        )
+        raise _invalid("invalid_name", "store name may contain only lowercase letters, digits "
+                       "and '-', and must end with a letter or digit")
     return name
 
 
 def validate_engine(engine: Any) -> str:
-    """Return an available engine, or raise 400 (unknown) / 501 (planned, not available)."""
+    """Return an available engine (None: the default); a planned one is NOT_AVAILABLE."""
     if engine is None:
-        return DEFAULT_ENGINE
-    if engine in ENGINES_AVAILABLE:
+        return engines.DEFAULT
+    if isinstance(engine, str) and engine in engines.AVAILABLE:
         return engine
-    if engine in ENGINES_PLANNED:
-        raise ApiError(
-            501, "engine_not_available",
-            f"engine '{engine}' is not available yet; available: {', '.join(ENGINES_AVAILABLE)}",
-        )
-    known = ", ".join(ENGINES_AVAILABLE + ENGINES_PLANNED)
-    raise ApiError(400, "invalid_engine", f"engine must be one of: {known}")
+    available = ", ".join(engines.AVAILABLE)
+    if isinstance(engine, str) and engine in engines.PLANNED:
+        raise PlatformError(Kind.NOT_AVAILABLE, "engine_not_available",
+                            f"engine '{engine}' is not available yet; available: {available}")
+    known = ", ".join((*engines.AVAILABLE, *engines.PLANNED))
+    raise _invalid("invalid_engine", f"engine must be one of: {known}")
 
 
-def validate_fields(data: dict[str, Any], allowed: frozenset[str]) -> None:
+def validate_fields(data: Mapping[str, Any], allowed: frozenset[str]) -> None:
     """Reject unknown fields so typos never pass silently."""
     unknown = sorted(set(data) - allowed)
     if unknown:
-        raise ApiError(
-            400, "unknown_field",
-            f"unknown field(s): {', '.join(unknown)}; allowed: {', '.join(sorted(allowed))}",
-        )
-
-
-def parse_store_data(data: Any, *, check_engine: bool = True) -> tuple[str, str]:
-    """Validate the data of a create/delete event and return (name, engine).
-
-    Delete events may carry an engine; it is ignored (check_engine=False).
-    """
-    if not isinstance(data, dict):
-        raise ApiError(400, "invalid_data", "event data must be a JSON object")
-    validate_fields(data, frozenset({"name", "engine"}))
-    name = validate_store_name(data.get("name"))
-    engine = validate_engine(data.get("engine")) if check_engine else DEFAULT_ENGINE
-    return name, engine
+        raise _invalid("unknown_field", f"unknown field(s): {', '.join(unknown)}; "
+                       f"allowed: {', '.join(sorted(allowed))}")
 
 
 def parse_store_event(subject: str | None, data: Any, *,
                       check_engine: bool = True) -> tuple[str, str]:
-    """Validate a create/delete event: data as above, and subject (if set) equal to the name."""
-    name, engine = parse_store_data(data, check_engine=check_engine)
+    """Validate the data of a create/delete event and return (name, engine).
+
+    The subject, when set, must equal data.name. Delete events may carry an engine; it is
+    ignored (check_engine=False).
+    """
+    if not isinstance(data, dict):
+        raise _invalid("invalid_data", "event data must be a JSON object")
+    validate_fields(data, frozenset({"name", "engine"}))
+    name = validate_store_name(data.get("name"))
+    engine = validate_engine(data.get("engine")) if check_engine else engines.DEFAULT
     if subject and subject != name:
-        raise ApiError(400, "subject_mismatch",
+        raise _invalid("subject_mismatch",
                        f"event subject {subject!r} does not match data.name {name!r}")
     return name, engine
+
+
+def validate_list_data(data: Any) -> None:
+    """A list event carries no data (or {})."""
+    if data not in (None, {}):
+        raise _invalid("unknown_field", "list events carry no data; send {} or nothing")
+
+
+def requested_engine(body: bytes) -> str:
+    """The engine a POST /stores/{name} body asks for (an empty body: the default)."""
+    if not body.strip():
+        return validate_engine(None)
+    try:
+        data = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError) as err:
+        raise _invalid("invalid_json", f"body is not valid JSON: {err}") from err
+    if not isinstance(data, dict):
+        raise _invalid("invalid_json", "body must be a JSON object like {\"engine\": ...}")
+    validate_fields(data, frozenset({"engine"}))
+    return validate_engine(data.get("engine"))

@@ -1,67 +1,35 @@
-"""delete-store: stop a running create, then start the Job that uninstalls and removes a store.
+"""delete-store: the Broker delivers a store.delete event; the store is deprovisioned.
 
-Deleting a store that does not exist is a successful no-op.
+Answers 202 with an empty body, also when there was no such store.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Mapping
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
-from flask import Flask, jsonify
+from flask import Flask
 
-from storeplatform import contract as c
-from storeplatform import kube, resources
-from storeplatform.app import configure, function_app
-from storeplatform.errors import ApiError
-from storeplatform.storeops import (
-    RUNNER_SETTINGS,
-    ensure_role_binding,
-    find_job,
-    keep_existing_job,
-    read_namespace,
-    remove_job,
-    start_job,
-)
+from storeplatform import config, contract
+from storeplatform.app import function_app
+from storeplatform.kube import Kube, connect
+from storeplatform.lifecycle import deprovision
+from storeplatform.lifecycle.jobs import Outcome
 
-log = logging.getLogger(__name__)
-
-SETTINGS = RUNNER_SETTINGS
+SETTINGS = deprovision.SETTINGS
 
 
-def deprovision(kc: kube.Clients, store: str, event_id: str,
-                settings: Mapping[str, Any]) -> dict[str, Any]:
-    """Everything delete-store does for one event; safe to repeat."""
-    ns = settings["PLATFORM_NAMESPACE"]
-    install = find_job(kc, ns, resources.job_name(resources.INSTALL, store))
-    if install is not None:
-        remove_job(kc, ns, install)  # stops a running create; its pod is killed
-    namespace = read_namespace(kc, store)
-    if namespace is None:
-        return {"name": store, "deleted": False, "message": "store does not exist"}
-    if (namespace.metadata.labels or {}).get(c.LABEL_STORE) != store:
-        raise ApiError(422, "namespace_conflict",
-                       f"namespace {store} exists and is not managed by the platform")
-    kc.core.patch_namespace(store, {"metadata": {"annotations": {c.ANNOTATION_PHASE: "deleting"}}},
-                            _request_timeout=kc.timeout)
-    delete_name = resources.job_name(resources.DELETE, store)
-    if keep_existing_job(kc, ns, delete_name, event_id):
-        return {"name": store, "job": delete_name, "created": False}
-    if namespace.status.phase != "Terminating":
-        ensure_role_binding(kc, store, ns)
-    start_job(kc, resources.runner_job(resources.DELETE, store, event_id, settings))
-    return {"name": store, "job": delete_name, "created": True}
+def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
+    """Decode the delete event (its engine, if any, is ignored), deprovision the store."""
+    store, _ = contract.parse_store_event(event.get_subject(), event.get_data(),
+                                          check_engine=False)
+    return deprovision.deprovision(kube, store, event.get_id(), settings)
 
 
-def create_app(overrides: Mapping[str, Any] | None = None,
-               clients: kube.Clients | None = None) -> Flask:
+def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
     """The delete-store function (gunicorn 'storeplatform.delete_store:create_app()')."""
-    settings, kc = configure(SETTINGS, overrides, clients)
-
-    def handle(event: BaseCloudEvent):
-        store, _ = c.parse_store_event(event.get_subject(), event.get_data(), check_engine=False)
-        return jsonify(deprovision(kc, store, event.get_id(), settings)), 202
-
-    return function_app("delete-store", (c.DELETE,), handle)
+    settings = config.start(SETTINGS, overrides)
+    verbs = kube or connect(settings)
+    return function_app("delete-store", (contract.DELETE,),
+                        lambda event: handle(event, verbs, settings))

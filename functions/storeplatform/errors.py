@@ -1,47 +1,31 @@
-"""JSON errors for every HTTP surface: one exception type, one Flask handler set."""
+"""The platform's one domain error: a kind (what the caller should do next), a code, a message.
+
+The core raises it; only the HTTP layer (app.py) turns a kind into a status.
+"""
 
 from __future__ import annotations
 
-import logging
-
-from flask import Flask, jsonify
-from werkzeug.exceptions import HTTPException
-
-log = logging.getLogger(__name__)
+from enum import Enum
 
 
-class ApiError(Exception):
-    """An error with an HTTP status, a machine-readable code and a message for people."""
+class Kind(Enum):
+    """What went wrong, in terms of what the caller (a person, the Broker) should do next."""
 
-    def __init__(self, status: int, code: str, message: str, retryable: bool = False) -> None:
+    INVALID = "invalid request"  # fix the request
+    UNAUTHORIZED = "unauthorized"  # send a valid credential
+    NOT_AVAILABLE = "engine not available"  # known, planned, not built yet
+    CONFLICT = "not managed by the platform"  # a person must look; retrying cannot help
+    RETRY_LATER = "retry later"  # the platform's own state says "not now"
+    MISCONFIGURED = "misconfigured"  # the deployment is wrong (e.g. RBAC refused a call)
+    UPSTREAM_UNAVAILABLE = "upstream unavailable"  # Kubernetes, the Broker or list-stores
+    UPSTREAM_REJECTED = "upstream rejected"  # the Broker refused the event
+
+
+class PlatformError(Exception):
+    """A failure with a kind, a machine-readable code and a message for people."""
+
+    def __init__(self, kind: Kind, code: str, message: str) -> None:
         super().__init__(message)
-        self.status = status
+        self.kind = kind
         self.code = code
         self.message = message
-        self.retryable = retryable
-
-    def body(self) -> dict:
-        return {"error": {"code": self.code, "message": self.message}}
-
-
-def register_error_handlers(app: Flask) -> None:
-    """Answer every error, ours or Werkzeug's, as {"error": {"code", "message"}}."""
-
-    @app.errorhandler(ApiError)
-    def _api_error(err: ApiError):
-        return jsonify(err.body()), err.status
-
-    @app.errorhandler(HTTPException)
-    def _http_error(err: HTTPException):
-        if err.code == 413:  # the API promises 400 for every malformed request
-            body = {"error": {"code": "body_too_large", "message":
-                              "request body is too large for this endpoint"}}
-            return jsonify(body), 400
-        code = (err.name or "error").lower().replace(" ", "_")
-        return jsonify({"error": {"code": code, "message": err.description}}), err.code
-
-    @app.errorhandler(Exception)
-    def _unexpected(err: Exception):
-        log.exception("unexpected error")
-        body = {"error": {"code": "internal", "message": "internal error; see the service log"}}
-        return jsonify(body), 500

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import urllib.error
 import urllib.request
@@ -14,7 +13,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
-from storeplatform.errors import ApiError
+from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
 
@@ -30,21 +29,22 @@ def is_cloudevent(headers: Mapping[str, str]) -> bool:
 
 
 def parse_event(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
-    """Decode an HTTP request into a CloudEvent, or raise a 400 ApiError saying what is wrong."""
+    """Decode an HTTP request into a CloudEvent, or raise INVALID saying what is wrong."""
     if not is_cloudevent(headers):
-        raise ApiError(
-            400, "not_a_cloudevent",
+        raise PlatformError(
+            Kind.INVALID, "not_a_cloudevent",
             "request is not a CloudEvent: send ce-* headers (binary mode) or "
             f"Content-Type: {STRUCTURED_CONTENT_TYPE} (structured mode)",
         )
     try:
         event = from_http_event(HTTPMessage(headers=dict(headers), body=body))
     except (BaseCloudEventException, ValueError, TypeError, KeyError) as err:
-        raise ApiError(400, "invalid_cloudevent", f"invalid CloudEvent: {err}") from err
+        raise PlatformError(Kind.INVALID, "invalid_cloudevent",
+                            f"invalid CloudEvent: {err}") from err
     data = event.get_data()
     if isinstance(data, (bytes, str)) and data:
         # The JSON format falls back to raw bytes/str when the body is not valid JSON.
-        raise ApiError(400, "invalid_data", "event data must be a JSON object")
+        raise PlatformError(Kind.INVALID, "invalid_data", "event data must be a JSON object")
     return event
 
 
@@ -69,9 +69,9 @@ def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int
 
 def send_event(url: str, event: BaseCloudEvent,
                timeout: float) -> tuple[int, bytes, dict[str, str]]:
-    """POST the event in binary mode; return (status, body, headers).
+    """POST the event in binary mode; return (status, body, headers) of any answer below 500.
 
-    Raises ApiError 503 when the receiver cannot be reached or answers 5xx.
+    No answer, or a 5xx: UPSTREAM_UNAVAILABLE (nothing was done; the caller may retry).
     """
     if not url.startswith(("http://", "https://")):
         raise ValueError(f"event receiver URL must be http(s): {url!r}")
@@ -85,20 +85,12 @@ def send_event(url: str, event: BaseCloudEvent,
         body = err.read()
         if err.code >= 500:
             log.warning("event %s to %s: HTTP %s", event.get_id(), url, err.code)
-            raise ApiError(503, "sink_unavailable",
-                           f"event receiver answered HTTP {err.code}; try again",
-                           retryable=True) from err
+            raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
+                                f"event receiver answered HTTP {err.code}; try again") from err
         return err.code, body, dict(err.headers.items())
     except (urllib.error.URLError, TimeoutError, OSError) as err:
         log.warning("event %s to %s failed: %s", event.get_id(), url, err)
-        raise ApiError(503, "sink_unavailable",
-                       "event broker is unreachable; nothing was changed, try again",
-                       retryable=True) from err
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
+                            "event broker is unreachable; nothing was changed, try again",
+                            ) from err
 
-
-def json_body(body: bytes) -> Any:
-    """Decode a JSON body, or raise 400."""
-    try:
-        return json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise ApiError(400, "invalid_json", f"body is not valid JSON: {err}") from err

@@ -1,75 +1,158 @@
-"""The Kubernetes API client, built once from configuration."""
+"""The Kubernetes API as the few idempotent verbs the platform uses.
+
+One ApiClient, one request timeout bound here for every call, raw JSON in and out, and the
+one place where API statuses become outcomes (404 on a read: None; 409 on a create: kept)
+or a PlatformError the HTTP layer maps to an answer the Broker acts on.
+"""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Mapping
+import logging
+from collections.abc import Mapping
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
-from storeplatform.errors import ApiError
+from storeplatform.errors import Kind, PlatformError
+
+log = logging.getLogger(__name__)
+
+Obj = dict[str, Any]
+
+# Settings of every function that talks to Kubernetes (read by connect).
+CONNECTION_SETTINGS: dict[str, Any] = {"KUBECONFIG": "", "KUBE_TIMEOUT": 10.0}
+
+# kind -> (API group, noun of the client's methods, namespaced?)
+_KINDS: dict[str, tuple[str, str, bool]] = {
+    "Namespace": ("core", "namespace", False),
+    "Secret": ("core", "secret", True),
+    "Pod": ("core", "pod", True),
+    "Event": ("core", "event", True),
+    "Job": ("batch", "job", True),
+    "RoleBinding": ("rbac", "role_binding", True),
+    "Deployment": ("apps", "deployment", True),
+    "Ingress": ("networking", "ingress", True),
+}
 
 
 def api_client(kubeconfig: str | None) -> client.ApiClient:
     """A client from an explicit kubeconfig, else the in-cluster ServiceAccount."""
+    configuration = client.Configuration()
     if kubeconfig:
-        api = config.new_client_from_config(config_file=kubeconfig)
+        config.load_kube_config(config_file=kubeconfig, client_configuration=configuration)
     else:
-        config.load_incluster_config()
-        api = client.ApiClient()
-    api.configuration.retries = 1  # every call also passes _request_timeout (Clients.timeout)
-    return api
+        config.load_incluster_config(client_configuration=configuration)
+    # One retry of a failed connection; read only when the pool is made, so set it first.
+    configuration.retries = 1
+    return client.ApiClient(configuration)
 
 
-class Clients:
-    """Typed API groups sharing one ApiClient and one request timeout."""
+def connect(settings: Mapping[str, Any]) -> Kube:
+    """The verbs for a function's KUBECONFIG and KUBE_TIMEOUT settings."""
+    return Kube(api_client(settings["KUBECONFIG"] or None), float(settings["KUBE_TIMEOUT"]))
+
+
+class Kube:
+    """Idempotent verbs over one ApiClient; every call carries the same timeout."""
 
     def __init__(self, api: client.ApiClient, timeout: float) -> None:
-        self.core = client.CoreV1Api(api)
-        self.batch = client.BatchV1Api(api)
-        self.apps = client.AppsV1Api(api)
-        self.rbac = client.RbacAuthorizationV1Api(api)
-        self.networking = client.NetworkingV1Api(api)
-        self.timeout = timeout
+        self._apis = {"core": client.CoreV1Api(api), "batch": client.BatchV1Api(api),
+                      "apps": client.AppsV1Api(api), "rbac": client.RbacAuthorizationV1Api(api),
+                      "networking": client.NetworkingV1Api(api)}
+        # (connect, read) seconds: the client silently ignores a float (it takes int or tuple).
+        self._timeout = (timeout, timeout)
+
+    def create_or_keep(self, obj: Mapping[str, Any]) -> Obj | None:
+        """Create obj; None when one of its name stands already (an earlier delivery made it)."""
+        return self._call("create", obj["kind"], obj["metadata"].get("namespace"), obj=obj,
+                          tolerate=(409,))
+
+    def create_or_replace(self, obj: Mapping[str, Any]) -> None:
+        """Make obj stand exactly as given: create it, or replace the one of its name."""
+        if self.create_or_keep(obj) is None:
+            meta = obj["metadata"]
+            self._call("replace", obj["kind"], meta.get("namespace"), meta["name"], obj=obj)
+
+    def read_or_none(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
+        """The object, or None when there is none of that name."""
+        return self._call("read", kind, namespace, name, tolerate=(404,))
+
+    def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
+                          uid: str | None = None) -> None:
+        """Delete the object and, in the background, what it owns; gone already is fine.
+
+        With uid, only that very object: a newer one of the same name (409) is left alone.
+        """
+        options: Obj = {"propagationPolicy": "Background"}
+        if uid:
+            options["preconditions"] = {"uid": uid}
+        self._call("delete", kind, namespace, name, body=options,
+                   tolerate=(404, 409) if uid else (404,))
+
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any],
+              namespace: str | None = None) -> None:
+        """A strategic merge patch of the object (maps merge; a null value removes a key)."""
+        self._call("patch", kind, namespace, name, obj=patch)
+
+    def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
+                   fields: str | None = None) -> list[Obj]:
+        """The raw JSON items of one list call (one namespace, or all of them)."""
+        selectors = {key: value for key, value in
+                     (("label_selector", labels), ("field_selector", fields)) if value}
+        return self._call("list", kind, namespace, **selectors)["items"]
+
+    def _call(self, verb: str, kind: str, namespace: str | None, name: str | None = None, *,
+              obj: Mapping[str, Any] | None = None, tolerate: tuple[int, ...] = (),
+              **options: Any) -> Any:
+        """One API call with the timeout: its JSON, or None for a tolerated status."""
+        group, noun, namespaced = _KINDS[kind]
+        if not namespaced:
+            method, scope = f"{verb}_{noun}", ()
+        elif namespace is None:  # only lists span namespaces
+            method, scope = f"{verb}_{noun}_for_all_namespaces", ()
+        else:
+            method, scope = f"{verb}_namespaced_{noun}", (namespace,)
+        # The client's methods take ([name,] [namespace,] [body]) in that order.
+        positional = [*([name] if name else []), *scope, *([obj] if obj is not None else [])]
+        try:
+            response = getattr(self._apis[group], method)(
+                *positional, _request_timeout=self._timeout, _preload_content=False, **options)
+        except ApiException as err:
+            if err.status in tolerate:
+                return None
+            raise _api_error(err, f"{verb} {kind}") from err
+        except TransportError as err:
+            raise _unavailable("Kubernetes API is unreachable; retry") from err
+        return json.loads(response.data or b"null")
 
 
-def is_status(err: Exception, *codes: int) -> bool:
-    """True when err is an API error with one of the given HTTP status codes."""
-    return isinstance(err, ApiException) and err.status in codes
+def _api_error(err: ApiException, what: str) -> PlatformError:
+    """The PlatformError for a failed API call (the Broker retries RETRY_LATER and 5xx)."""
+    status = err.status or 0
+    if status == 0:  # TLS and other failures before any HTTP answer
+        return _unavailable("Kubernetes API is unreachable; retry")
+    if status == 403:
+        return PlatformError(Kind.MISCONFIGURED, "kubernetes_forbidden",
+                             f"the function's ServiceAccount was refused: {_reason(err)}")
+    if status == 429 or status >= 500:
+        return _unavailable(f"Kubernetes API answered {status}; retry")
+    if status in (404, 409):  # the object changed under us; the next delivery sees it anew
+        return PlatformError(Kind.RETRY_LATER, "kubernetes_conflict",
+                             f"{what} answered {status} (changed meanwhile); retry")
+    log.warning("%s: Kubernetes API answered %s %s", what, status, err.reason)
+    return PlatformError(Kind.MISCONFIGURED, "kubernetes_rejected",
+                         f"{what}: Kubernetes API answered {status}; see the function's log")
 
 
-def clients_from(settings: Mapping[str, Any]) -> Clients:
-    """Clients from the KUBECONFIG and KUBE_TIMEOUT settings of a function."""
-    timeout = float(settings["KUBE_TIMEOUT"])
-    return Clients(api_client(settings["KUBECONFIG"] or None), timeout)
-
-
-def api_errors(call: Callable[..., Any], *args: Any) -> Any:
-    """Run call, turning Kubernetes API failures into answers the Broker acts on.
-
-    Unreachable, overloaded or failing API server: 503 (the Broker retries). A refusal by
-    RBAC is a deployment error: 500 naming what was refused, so an operator can fix it.
-    """
-    try:
-        return call(*args)
-    except ApiException as err:
-        if err.status == 403:
-            raise ApiError(500, "kubernetes_forbidden",
-                           f"the function's ServiceAccount was refused: {_reason(err)}") from err
-        if err.status in (429,) or (err.status or 0) >= 500:
-            raise ApiError(503, "kubernetes_unavailable",
-                           f"Kubernetes API answered {err.status}; retry", retryable=True) from err
-        raise
-    except TransportError as err:
-        raise ApiError(503, "kubernetes_unavailable", "Kubernetes API is unreachable; retry",
-                       retryable=True) from err
+def _unavailable(message: str) -> PlatformError:
+    return PlatformError(Kind.UPSTREAM_UNAVAILABLE, "kubernetes_unavailable", message)
 
 
 def _reason(err: ApiException) -> str:
     try:
         return str(json.loads(err.body or "{}").get("message") or err.reason)
-    except ValueError:
+    except (ValueError, AttributeError):
         return str(err.reason)

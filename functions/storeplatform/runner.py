@@ -21,9 +21,10 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from storeplatform import contract as c
-from storeplatform import kube
+from storeplatform import contract
+from storeplatform.errors import PlatformError
 from storeplatform.events import new_event, send_event
+from storeplatform.kube import Kube, connect
 from storeplatform.status import one_line
 
 log = logging.getLogger("storeplatform.runner")
@@ -122,8 +123,7 @@ def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
     _check(helm(test_args(store, timeout)), "helm test (test order through the storefront)")
 
 
-def delete(env: Mapping[str, str], helm: Helm = run_helm,
-           kc: kube.Clients | None = None) -> None:
+def delete(env: Mapping[str, str], helm: Helm = run_helm, kube: Kube | None = None) -> None:
     """Uninstall the release, then remove the namespace.
 
     A failed uninstall (a stuck hook, a release a killed helm left pending) does not stop
@@ -135,23 +135,20 @@ def delete(env: Mapping[str, str], helm: Helm = run_helm,
     if uninstall.returncode != 0:
         log.warning("helm uninstall failed (%s); removing the namespace anyway",
                     one_line(uninstall.stderr or uninstall.stdout))
-    if kc is not None:
+    if kube is not None:
         try:
-            kc.core.delete_namespace(store, _request_timeout=kc.timeout)
-        except Exception as err:
-            if not kube.is_status(err, 404):
-                raise RunnerError(f"deleting namespace {store} failed: "
-                                  f"{one_line(str(err))}") from err
+            kube.delete_if_present("Namespace", store)
+        except PlatformError as err:
+            raise RunnerError(f"deleting namespace {store} failed: {err.message}") from err
 
 
-def mark(kc: kube.Clients, store: str, phase: str, reason: str | None) -> None:
+def mark(kube: Kube, store: str, phase: str, reason: str | None) -> None:
     """Record the outcome on the namespace, where it outlives the Job (best effort)."""
-    annotations = {c.ANNOTATION_PHASE: phase, c.ANNOTATION_REASON: reason}
+    annotations = {contract.ANNOTATION_PHASE: phase, contract.ANNOTATION_REASON: reason}
     try:
-        kc.core.patch_namespace(store, {"metadata": {"annotations": annotations}},
-                                _request_timeout=kc.timeout)
-    except Exception as err:  # the outcome is in the Job status anyway
-        log.warning("could not mark namespace %s: %s", store, one_line(str(err)))
+        kube.patch("Namespace", store, {"metadata": {"annotations": annotations}})
+    except PlatformError as err:  # the outcome is in the Job status anyway
+        log.warning("could not mark namespace %s: %s", store, err.message)
 
 
 def announce(sink: str, event_type: str, store: str, reason: str | None) -> None:
@@ -162,7 +159,7 @@ def announce(sink: str, event_type: str, store: str, reason: str | None) -> None
     if reason:
         data["reason"] = reason
     try:
-        send_event(sink, new_event(event_type, "/storeplatform/runner", store, data), 5.0)
+        send_event(sink, new_event(event_type, contract.RUNNER_SOURCE, store, data), 5.0)
     except Exception as err:
         log.warning("could not announce %s: %s", event_type, one_line(str(err)))
 
@@ -170,26 +167,26 @@ def announce(sink: str, event_type: str, store: str, reason: str | None) -> None
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
     action = argv[1] if len(argv) > 1 else ""
-    if action not in ("install", "delete"):
+    if action not in (contract.ACTION_INSTALL, contract.ACTION_DELETE):
         print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
         return 2
-    store = c.validate_store_name(env.get("STORE_NAME"))
-    kc = kube.clients_from({"KUBECONFIG": env.get("KUBECONFIG", ""), "KUBE_TIMEOUT": 10.0})
+    store = contract.validate_store_name(env.get("STORE_NAME"))
+    kube = connect({"KUBECONFIG": env.get("KUBECONFIG", ""), "KUBE_TIMEOUT": 10.0})
     sink = env.get("K_SINK", "")
     try:
-        if action == "install":
+        if action == contract.ACTION_INSTALL:
             install(env)
-            mark(kc, store, "ready", None)
-            announce(sink, c.READY, store, None)
+            mark(kube, store, "ready", None)
+            announce(sink, contract.READY, store, None)
         else:
-            delete(env, kc=kc)
-            announce(sink, c.DELETED, store, None)
+            delete(env, kube=kube)
+            announce(sink, contract.DELETED, store, None)
     except (RunnerError, subprocess.TimeoutExpired, KeyError, OSError) as err:
         reason = one_line(str(err) if not isinstance(err, KeyError)
                           else f"missing setting {err}")
-        if action == "install":
-            mark(kc, store, "failed", reason)
-        announce(sink, c.FAILED, store, reason)
+        if action == contract.ACTION_INSTALL:
+            mark(kube, store, "failed", reason)
+        announce(sink, contract.FAILED, store, reason)
         _terminate(reason)
         return 1
     log.info("%s %s: done", action, store)

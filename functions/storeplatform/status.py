@@ -1,6 +1,6 @@
 """Where a store's status comes from: pure derivation from the Kubernetes objects of a store.
 
-Inputs are plain dicts as the API returns them (ApiClient.sanitize_for_serialization).
+Inputs are plain dicts as the API returns them; what "up" means per engine comes from engines.
 """
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from storeplatform import contract as c
-from storeplatform import resources
+from storeplatform import contract, engines
+from storeplatform.engines.engine import Engine
 
 PROVISIONING, READY, FAILED, DELETING = "provisioning", "ready", "failed", "deleting"
 
@@ -31,7 +31,7 @@ def _annotations(obj: Obj) -> Mapping[str, str]:
 def _by_store(objects: Iterable[Obj]) -> dict[str, list[Obj]]:
     grouped: dict[str, list[Obj]] = {}
     for obj in objects:
-        store = _labels(obj).get(c.LABEL_STORE)
+        store = _labels(obj).get(contract.LABEL_STORE)
         if store:
             grouped.setdefault(store, []).append(obj)
     return grouped
@@ -88,13 +88,20 @@ def _job_progress(job: Obj, pods: list[Obj], verb: str) -> str:
     return f"{step} (attempt {attempt} of {attempts})"
 
 
-def _deployment_available(deployments: list[Obj]) -> bool:
-    wordpress = [d for d in deployments if _labels(d).get(c.LABEL_COMPONENT) == "wordpress"]
-    return bool(wordpress) and all(
-        int((d.get("status") or {}).get("availableReplicas") or 0) >= 1 for d in wordpress)
+def _engine(ns: Obj) -> Engine:
+    """The store's engine; a label no available engine has is read as the default."""
+    name = _labels(ns).get(contract.LABEL_ENGINE, engines.DEFAULT)
+    return engines.AVAILABLE.get(name) or engines.get(engines.DEFAULT)
 
 
-def _urls(ingresses: list[Obj]) -> tuple[str | None, str | None]:
+def _storefront_available(engine: Engine, deployments: list[Obj]) -> bool:
+    serving = [d for d in deployments
+               if _labels(d).get(contract.LABEL_COMPONENT) == engine.storefront_component]
+    return bool(serving) and all(
+        int((d.get("status") or {}).get("availableReplicas") or 0) >= 1 for d in serving)
+
+
+def _urls(engine: Engine, ingresses: list[Obj]) -> tuple[str | None, str | None]:
     for ingress in ingresses:
         spec = ingress.get("spec") or {}
         for rule in spec.get("rules") or []:
@@ -103,12 +110,13 @@ def _urls(ingresses: list[Obj]) -> tuple[str | None, str | None]:
                 continue
             tls_hosts = {h for tls in spec.get("tls") or [] for h in tls.get("hosts") or []}
             base = f"{'https' if host in tls_hosts else 'http'}://{host}/"
-            return base, base + "wp-admin/"
+            return base + engine.storefront_path, base + engine.admin_path
     return None, None
 
 
 def _created_at(ns: Obj) -> str | None:
-    return _annotations(ns).get(c.ANNOTATION_CREATED_AT) or _meta(ns).get("creationTimestamp")
+    return (_annotations(ns).get(contract.ANNOTATION_CREATED_AT)
+            or _meta(ns).get("creationTimestamp"))
 
 
 def _is_newer(job: Obj, ns: Obj) -> bool:
@@ -122,11 +130,12 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
                  ingresses: list[Obj]) -> dict[str, Any]:
     """One store's public view (docs/contract.md, 'Store')."""
     name = _meta(ns)["name"]
+    engine = _engine(ns)
     jobs_by_name = {_meta(j)["name"]: j for j in jobs if _is_newer(j, ns)}
-    install = jobs_by_name.get(resources.job_name(resources.INSTALL, name))
-    delete = jobs_by_name.get(resources.job_name(resources.DELETE, name))
+    install = jobs_by_name.get(contract.job_name(contract.ACTION_INSTALL, name))
+    delete = jobs_by_name.get(contract.job_name(contract.ACTION_DELETE, name))
     annotations = _annotations(ns)
-    phase = annotations.get(c.ANNOTATION_PHASE)
+    phase = annotations.get(contract.ANNOTATION_PHASE)
 
     def pods_of(job: Obj) -> list[Obj]:
         job_name = _meta(job)["name"]
@@ -147,18 +156,19 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
     elif install is not None and job_state(install) == "failed":
         status, reason = FAILED, _failure_reason(install, pods_of(install))
     elif install is None and phase == FAILED:
-        status, reason = FAILED, annotations.get(c.ANNOTATION_REASON) or "provisioning failed"
-    elif (install is not None or phase == READY) and _deployment_available(deployments):
+        reason = annotations.get(contract.ANNOTATION_REASON) or "provisioning failed"
+        status = FAILED
+    elif (install is not None or phase == READY) and _storefront_available(engine, deployments):
         status = READY
     elif install is not None or phase == READY:
-        progress = "waiting for WordPress to become available"
+        progress = f"waiting for {engine.storefront_title} to become available"
     else:
         progress = "waiting for the provisioning job"
 
-    storefront, admin = _urls(ingresses)
+    storefront, admin = _urls(engine, ingresses)
     return {
         "name": name,
-        "engine": _labels(ns).get(c.LABEL_ENGINE, c.DEFAULT_ENGINE),
+        "engine": _labels(ns).get(contract.LABEL_ENGINE, engines.DEFAULT),
         "status": status,
         "reason": reason,
         "progress": progress,
@@ -175,9 +185,9 @@ def list_stores(namespaces: list[Obj], jobs: list[Obj], pods: list[Obj],
     deployments_by, ingresses_by = _by_store(deployments), _by_store(ingresses)
     stores = []
     for ns in namespaces:
-        name = _meta(ns).get("name", "")
-        if _labels(ns).get(c.LABEL_STORE) != name:
+        if not contract.manages(ns):
             continue
+        name = _meta(ns)["name"]
         stores.append(store_status(ns, jobs_by.get(name, []), pods_by.get(name, []),
                                    deployments_by.get(name, []), ingresses_by.get(name, [])))
     return sorted(stores, key=lambda s: (s["createdAt"] or "", s["name"]))

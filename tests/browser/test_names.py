@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from storeplatform.contract import validate_store_name
-from storeplatform.errors import ApiError
+from storeplatform.errors import PlatformError
 
 pytestmark = pytest.mark.browser
 
@@ -37,7 +37,7 @@ NAMES = [
 def server_answer(name: str) -> str | None:
     try:
         validate_store_name(name)
-    except ApiError as err:
+    except PlatformError as err:
         return err.message
     return None
 

@@ -24,9 +24,7 @@ import pytest
 import yaml
 
 from localkube.options import DEFAULT_BIN_DIR
-from storeplatform import config as cfg
-from storeplatform import contract as c
-from storeplatform import create_store, resources
+from storeplatform import config, contract, create_store, manifests
 from tests.conftest import unavailable
 
 pytestmark = pytest.mark.integration
@@ -129,9 +127,9 @@ def test_the_schemas_really_judge(kubectl, manifest, broken, complaint):
 
 @pytest.fixture
 def store_namespace(kubectl):
-    """A store namespace made for real from resources.namespace(), removed afterwards."""
+    """A store namespace made for real from manifests.namespace(), removed afterwards."""
     name = f"store-dryrun-{uuid.uuid4().hex[:6]}"
-    body = resources.namespace(name, "woocommerce", datetime.now(UTC))
+    body = manifests.namespace(name, "woocommerce", datetime.now(UTC))
     ok(kubectl("apply", "--server-side", f"--field-manager={FIELD_MANAGER}", "-f", "-",
                stdin=json.dumps(body)))
     yield name
@@ -139,16 +137,17 @@ def store_namespace(kubectl):
 
 
 def platform_objects(store: str) -> list[dict]:
-    settings = cfg.load(create_store.SETTINGS, {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
+    settings = config.load(create_store.SETTINGS, {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
                                                 "K_SINK": "http://broker.invalid/x/y"},
                         environ={})
     return [
-        resources.namespace(store, "woocommerce", datetime.now(UTC)),
-        resources.credentials_secret(store),
-        resources.runner_role_binding(store, c.PLATFORM_NAMESPACE),
-        resources.values_secret(store, "woocommerce", "shop.example.org", c.PLATFORM_NAMESPACE),
-        *(resources.runner_job(action, store, "event-1", settings)
-          for action in (resources.INSTALL, resources.DELETE)),
+        manifests.namespace(store, "woocommerce", datetime.now(UTC)),
+        manifests.credentials_secret(store, "woocommerce"),
+        manifests.runner_role_binding(store, contract.PLATFORM_NAMESPACE),
+        manifests.values_secret(store, "woocommerce", "shop.example.org",
+                                contract.PLATFORM_NAMESPACE),
+        *(manifests.runner_job(action, store, "event-1", settings)
+          for action in (contract.ACTION_INSTALL, contract.ACTION_DELETE)),
     ]
 
 

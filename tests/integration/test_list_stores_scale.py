@@ -9,7 +9,8 @@ import pytest
 from kubernetes import client
 
 from devstack import bootstrap
-from storeplatform import kube, list_stores, resources
+from storeplatform import kube, manifests
+from storeplatform.lifecycle import cluster as store_cluster
 
 pytestmark = pytest.mark.integration
 
@@ -33,7 +34,7 @@ def test_list_calls_do_not_grow_with_the_number_of_stores(cluster, tmp_path):
         admin, Path(cluster.kubeconfig), "storeplatform",
         "storeplatform-list-stores", tmp_path / "list.kubeconfig")
     api = kube.api_client(str(kubeconfig))
-    kc = kube.Clients(api, 10.0)
+    verbs = kube.Kube(api, 10.0)
     calls = count_calls(api)
     core = client.CoreV1Api(admin)
     counts = {}
@@ -41,10 +42,10 @@ def test_list_calls_do_not_grow_with_the_number_of_stores(cluster, tmp_path):
     for total in (2, 25):
         while len(made) < total:
             name = f"store-scale-{len(made)}"
-            core.create_namespace(resources.namespace(name, "woocommerce", datetime.now(UTC)))
+            core.create_namespace(manifests.namespace(name, "woocommerce", datetime.now(UTC)))
             made.append(name)
         calls.clear()
-        stores = list_stores.view(list_stores.read_state(kc, "storeplatform"))["stores"]
+        stores = store_cluster.view(store_cluster.read_state(verbs, "storeplatform"))["stores"]
         assert {s["name"] for s in stores} >= set(made)
         counts[total] = len(calls)
     for name in made:

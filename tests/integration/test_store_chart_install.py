@@ -20,7 +20,7 @@ from kubernetes import client, dynamic
 from kubernetes.client.exceptions import ApiException
 
 from localkube.bootstrap import PROVISIONER
-from storeplatform import resources
+from storeplatform import manifests
 
 pytestmark = pytest.mark.integration
 
@@ -95,9 +95,10 @@ def test_install_then_uninstall_leaves_nothing(
     core, apps = client.CoreV1Api(admin_api), client.AppsV1Api(admin_api)
     api = dynamic.DynamicClient(admin_api)
     # The Secret as the create function makes it: fresh random credentials.
-    core.create_namespaced_secret(store, resources.credentials_secret(store), _request_timeout=10)
+    core.create_namespaced_secret(store, manifests.credentials_secret(store, "woocommerce"),
+                                  _request_timeout=10)
     platform_values = tmp_path / "platform-values.yaml"
-    platform_values.write_text(yaml.safe_dump(resources.chart_values(store, "woocommerce", None)))
+    platform_values.write_text(yaml.safe_dump(manifests.chart_values(store, "woocommerce", None)))
 
     install = storechart.run_helm(helm, [
         "upgrade", "--install", store, str(storechart.CHART_DIR), "--namespace", store,

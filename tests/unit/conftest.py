@@ -1,8 +1,19 @@
 import pytest
+from cloudevents.core.bindings.http import to_binary_event
+from werkzeug.wrappers import Response
+
+from storeplatform import config
+from storeplatform.events import new_event
+from storeplatform.lifecycle import deprovision, provision
+from tests.helpers import Recorder, receiving
+from tests.unit.fakekube import FakeKube
+
+RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev"}
+STORES = {"stores": [{"name": "store-a", "status": "ready"}], "deadLetters": []}
 
 
 class Untouchable:
-    """Stands in for the Kubernetes clients where a request must be refused before any API call."""
+    """Stands in for the Kubernetes verbs where a request must be refused before any API call."""
 
     timeout = 1.0
 
@@ -14,3 +25,39 @@ class Untouchable:
 @pytest.fixture
 def untouchable():
     return Untouchable()
+
+
+@pytest.fixture
+def fake_kube():
+    return FakeKube()
+
+
+@pytest.fixture
+def create_settings():
+    """create-store's settings as it loads them, with no environment."""
+    return config.load(provision.SETTINGS, RUNNER, environ={})
+
+
+@pytest.fixture
+def delete_settings():
+    return config.load(deprovision.SETTINGS, RUNNER, environ={})
+
+
+def list_reply(_request):
+    """list-stores' answer: a store.list.result event carrying STORES."""
+    message = to_binary_event(new_event("io.storeplatform.store.list.result", "/t", None, STORES))
+    return Response(message.body, status=200, headers=message.headers)
+
+
+@pytest.fixture
+def broker():
+    """A real HTTP receiver on 127.0.0.1 standing in for the Broker; answers 202."""
+    with receiving(Recorder()) as recorder:
+        yield recorder
+
+
+@pytest.fixture
+def lister():
+    """A real HTTP receiver on 127.0.0.1 standing in for list-stores."""
+    with receiving(Recorder(list_reply)) as recorder:
+        yield recorder

@@ -23,3 +23,11 @@ def test_numbers_are_converted_and_checked():
 def test_unknown_override_is_an_error():
     with pytest.raises(config.ConfigError, match="unknown setting"):
         config.load({"A": 1}, {"B": 2}, environ={})
+
+
+def test_start_loads_the_settings_and_sets_up_logging(monkeypatch):
+    levels = []
+    monkeypatch.setattr(config, "setup_logging", levels.append)
+    assert config.start({"LOG_LEVEL": "INFO", "A": 1}, {"LOG_LEVEL": "DEBUG"}) == {
+        "LOG_LEVEL": "DEBUG", "A": 1}
+    assert levels == ["DEBUG"]

@@ -14,36 +14,12 @@ import urllib.request
 from pathlib import Path
 
 import pytest
-from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_binary_event
-from werkzeug.wrappers import Response
 
 from storeplatform import gateway
-from storeplatform.events import new_event
-from tests.helpers import Recorder, error_of, free_port, serve
+from tests.helpers import error_of, free_port, received_event
+from tests.unit.conftest import STORES
 
 ROOT = Path(__file__).resolve().parents[2]
-STORES = {"stores": [{"name": "store-a", "status": "ready"}], "deadLetters": []}
-
-
-def list_reply(_request):
-    message = to_binary_event(new_event("io.storeplatform.store.list.result", "/t", None, STORES))
-    return Response(message.body, status=200, headers=message.headers)
-
-
-@pytest.fixture
-def broker():
-    recorder = Recorder()
-    with serve(recorder) as url:
-        recorder.url = url
-        yield recorder
-
-
-@pytest.fixture
-def lister():
-    recorder = Recorder(list_reply)
-    with serve(recorder) as url:
-        recorder.url = url
-        yield recorder
 
 
 @pytest.fixture
@@ -51,11 +27,6 @@ def client(broker, lister):
     app = gateway.create_app({"K_SINK": broker.url + "/storeplatform/default",
                               "LIST_URL": lister.url, "DASHBOARD_DIR": str(ROOT / "dashboard")})
     return app.test_client()
-
-
-def sent_event(recorder):
-    req = recorder.requests[-1]
-    return from_http_event(HTTPMessage(headers=req["headers"], body=req["body"]))
 
 
 def test_health(client):
@@ -68,7 +39,7 @@ def test_create_posts_a_binary_create_event_and_answers_202(client, broker):
     body = response.get_json()
     assert body["name"] == "store-a" and body["status"] == "provisioning"
     assert "ce-id" in {k.lower() for k in broker.requests[-1]["headers"]}
-    event = sent_event(broker)
+    event = received_event(broker)
     assert broker.requests[-1]["path"] == "/storeplatform/default"
     assert event.get_type() == "io.storeplatform.store.create"
     assert event.get_subject() == "store-a"
@@ -80,14 +51,14 @@ def test_create_posts_a_binary_create_event_and_answers_202(client, broker):
 def test_create_engine_defaults_to_woocommerce(client, broker, body):
     response = client.post("/stores/store-a", data=body)
     assert response.status_code == 202
-    assert sent_event(broker).get_data()["engine"] == "woocommerce"
+    assert received_event(broker).get_data()["engine"] == "woocommerce"
 
 
 def test_delete_posts_a_delete_event(client, broker):
     response = client.delete("/stores/store-a")
     assert response.status_code == 202
     assert response.get_json()["status"] == "deleting"
-    event = sent_event(broker)
+    event = received_event(broker)
     assert (event.get_type(), event.get_data()) == ("io.storeplatform.store.delete",
                                                    {"name": "store-a"})
 
@@ -96,7 +67,7 @@ def test_list_asks_list_stores_with_a_list_event(client, lister):
     response = client.get("/stores")
     assert response.status_code == 200
     assert response.get_json() == STORES
-    assert sent_event(lister).get_type() == "io.storeplatform.store.list"
+    assert received_event(lister).get_type() == "io.storeplatform.store.list"
 
 
 @pytest.mark.parametrize(("method", "path", "body", "status", "code"), [
@@ -132,48 +103,6 @@ def test_unknown_path_is_a_json_404(client):
     assert error_of(response)["code"] == "not_found"
 
 
-def test_sink_unreachable_is_503_and_nothing_half_done():
-    port = free_port()  # nothing listens there
-    app = gateway.create_app({"K_SINK": f"http://127.0.0.1:{port}/", "LIST_URL":
-                              f"http://127.0.0.1:{port}/", "EVENT_TIMEOUT": 1.0})
-    response = app.test_client().post("/stores/store-a")
-    assert response.status_code == 503
-    assert error_of(response)["code"] == "sink_unavailable"
-    assert app.test_client().get("/stores").status_code == 503
-
-
-def test_sink_5xx_is_503_and_4xx_is_502():
-    failing = Recorder(lambda _r: Response(status=500))
-    refusing = Recorder(lambda _r: Response(status=400))
-    with serve(failing) as bad, serve(refusing) as no:
-        for url, status in ((bad, 503), (no, 502)):
-            app = gateway.create_app({"K_SINK": url, "LIST_URL": url})
-            assert app.test_client().post("/stores/store-a").status_code == status
-
-
-def test_token_required_when_configured(broker, lister):
-    app = gateway.create_app({"K_SINK": broker.url, "LIST_URL": lister.url,
-                              "GATEWAY_TOKEN": "s3cret-token"})
-    client = app.test_client()
-    assert client.post("/stores/store-a").status_code == 401
-    assert client.post("/stores/store-a", headers={"Authorization": "Bearer wrong"}
-                       ).status_code == 401
-    assert client.post("/stores/store-a", headers={"Authorization": "Bearer s3cret-token"}
-                       ).status_code == 202
-    assert client.get("/health").status_code == 200
-    assert client.get("/config.json").get_json() == {"gatewayUrl": "", "authRequired": True}
-
-
-def test_cors_only_for_configured_origins(broker, lister):
-    app = gateway.create_app({"K_SINK": broker.url, "LIST_URL": lister.url,
-                              "ALLOWED_ORIGINS": "http://127.0.0.1:9000"})
-    client = app.test_client()
-    allowed = client.get("/stores", headers={"Origin": "http://127.0.0.1:9000"})
-    assert allowed.headers["Access-Control-Allow-Origin"] == "http://127.0.0.1:9000"
-    other = client.get("/stores", headers={"Origin": "http://evil.example"})
-    assert "Access-Control-Allow-Origin" not in other.headers
-
-
 @pytest.mark.parametrize("missing", ["K_SINK", "LIST_URL"])
 def test_missing_required_setting_fails_at_start(monkeypatch, missing):
     settings = {"K_SINK": "http://127.0.0.1:1/", "LIST_URL": "http://127.0.0.1:1/"}
@@ -191,6 +120,21 @@ def http(method, url, body=None):
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def test_the_gateway_loads_no_kubernetes_client():
+    """Issue 14's lean gateway: the app and everything it imports, in a fresh interpreter."""
+    probe = ("import sys; from storeplatform import gateway; "
+             "gateway.create_app({'K_SINK': 'http://127.0.0.1:1/', 'LIST_URL': "
+             "'http://127.0.0.1:1/'}); "
+             "import json; print(json.dumps(sorted(sys.modules)))")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         timeout=60, check=True, env=os.environ | {
+                             "PYTHONPATH": str(ROOT / "functions")}).stdout
+    loaded = json.loads(out)
+    assert "storeplatform.gateway" in loaded
+    assert not [m for m in loaded if m.split(".")[0] == "kubernetes"], loaded
+    assert "storeplatform.kube" not in loaded
 
 
 def test_gateway_under_gunicorn_answers_the_seed_api(broker, lister):
@@ -219,7 +163,7 @@ def test_gateway_under_gunicorn_answers_the_seed_api(broker, lister):
         assert http("DELETE", base + "/stores/store-web")[0] == 202
         assert http("POST", base + "/stores/bad_name")[0] == 400
         assert http("POST", base + "/stores/store-m", b'{"engine": "medusa"}')[0] == 501
-        assert [sent_event(broker).get_type()] == ["io.storeplatform.store.delete"]
+        assert [received_event(broker).get_type()] == ["io.storeplatform.store.delete"]
         assert len(broker.requests) == 2
     finally:
         proc.send_signal(signal.SIGTERM)

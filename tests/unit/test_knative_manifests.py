@@ -14,9 +14,7 @@ import pytest
 import yaml
 
 from devstack import deploy
-from storeplatform import config as cfg
-from storeplatform import contract as c
-from storeplatform import create_store, delete_store, gateway, list_stores
+from storeplatform import config, contract, create_store, delete_store, gateway, list_stores
 
 KNATIVE = Path(__file__).resolve().parents[2] / "knative"
 FILES = sorted(KNATIVE.glob("*.yaml"))
@@ -24,7 +22,7 @@ DOCS: list[tuple[str, dict[str, Any]]] = [
     (path.name, doc) for path in FILES for doc in yaml.safe_load_all(path.read_text()) if doc
 ]
 SERVING = "serving.knative.dev/v1"
-REACTED_TO = {c.CREATE: "create-store", c.DELETE: "delete-store"}  # docs/contract.md
+REACTED_TO = {contract.CREATE: "create-store", contract.DELETE: "delete-store"}  # docs/contract.md
 FUNCTION_SETTINGS = {"gateway": gateway.SETTINGS, "create-store": create_store.SETTINGS,
                      "delete-store": delete_store.SETTINGS, "list-stores": list_stores.SETTINGS}
 RUNTIME_ENV = {"K_SINK"}  # injected by the SinkBindings, never written in a Service
@@ -69,12 +67,12 @@ def test_every_object_is_named_and_platform_scoped():
         if doc["kind"] in cluster_scoped:
             assert "namespace" not in meta, (file_name, meta["name"])
         else:
-            assert meta.get("namespace") == c.PLATFORM_NAMESPACE, (file_name, meta["name"])
+            assert meta.get("namespace") == contract.PLATFORM_NAMESPACE, (file_name, meta["name"])
 
 
 def test_the_namespace_comes_first_and_enforces_restricted():
     _, first = DOCS[0]
-    assert first["kind"] == "Namespace" and first["metadata"]["name"] == c.PLATFORM_NAMESPACE
+    assert first["kind"] == "Namespace" and first["metadata"]["name"] == contract.PLATFORM_NAMESPACE
     assert first["metadata"]["labels"]["pod-security.kubernetes.io/enforce"] == "restricted"
 
 
@@ -228,7 +226,7 @@ def test_service_env_is_what_the_function_reads(name):
     settings = FUNCTION_SETTINGS[name]
     env = {e["name"] for e in container(SERVICES[name]).get("env", [])}
     assert env <= set(settings), env - set(settings)
-    required = {key for key, default in settings.items() if default is cfg.REQUIRED}
+    required = {key for key, default in settings.items() if default is config.REQUIRED}
     assert required <= env | RUNTIME_ENV, required - env - RUNTIME_ENV
 
 
@@ -290,18 +288,18 @@ def test_no_wildcards_and_no_escalation_verbs():
                 assert "*" not in rule[key], (role["metadata"]["name"], rule)
             assert "escalate" not in rule["verbs"] and "impersonate" not in rule["verbs"]
             if "bind" in rule["verbs"]:
-                assert rule["resourceNames"] == [c.RUNNER_NAME], role["metadata"]["name"]
+                assert rule["resourceNames"] == [contract.RUNNER_NAME], role["metadata"]["name"]
 
 
 def test_the_runner_role_is_never_bound_cluster_wide():
     for binding in of_kind("ClusterRoleBinding"):
-        assert binding["roleRef"]["name"] != c.RUNNER_NAME
-        assert all(s["name"] != c.RUNNER_NAME for s in binding["subjects"])
+        assert binding["roleRef"]["name"] != contract.RUNNER_NAME
+        assert all(s["name"] != contract.RUNNER_NAME for s in binding["subjects"])
 
 
 def test_functions_cannot_read_secrets_cluster_wide():
     for role in of_kind("ClusterRole"):
-        if role["metadata"]["name"] == c.RUNNER_NAME:
+        if role["metadata"]["name"] == contract.RUNNER_NAME:
             continue  # bound per store namespace only (test above)
         for rule in role["rules"]:
             if "secrets" in rule["resources"]:

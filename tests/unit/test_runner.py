@@ -97,27 +97,36 @@ def test_delete_uninstalls_ignoring_missing_release():
                            "--timeout", "7m", "--ignore-not-found"]]
 
 
-class FakeCore:
-    def __init__(self):
-        self.deleted = []
-
-    def delete_namespace(self, name, **_kwargs):
-        self.deleted.append(name)
+def store_namespace(fake_kube):
+    return fake_kube.add({"kind": "Namespace", "metadata": {"name": "store-a", "labels": {
+        "storeplatform.io/store": "store-a"}}})
 
 
-class FakeClients:
-    timeout = 1.0
-
-    def __init__(self):
-        self.core = FakeCore()
-
-
-def test_delete_removes_the_namespace_even_when_uninstall_fails(caplog):
+def test_delete_removes_the_namespace_even_when_uninstall_fails(caplog, fake_kube):
+    store_namespace(fake_kube)
     helm = FakeHelm({"uninstall": done(1, err="Error: hook failed: timed out")})
-    kc = FakeClients()
-    runner.delete(ENV, helm=helm, kc=kc)
-    assert kc.core.deleted == ["store-a"]
+    runner.delete(ENV, helm=helm, kube=fake_kube)
+    assert fake_kube.of_kind("Namespace") == []
     assert "removing the namespace anyway" in caplog.text
+
+
+def test_delete_of_a_namespace_already_gone_is_fine(fake_kube):
+    runner.delete(ENV, helm=FakeHelm(), kube=fake_kube)
+    assert ("delete", "Namespace", "store-a") in fake_kube.calls
+
+
+@pytest.mark.parametrize(("phase", "reason"), [("ready", None), ("failed", "helm test failed")])
+def test_mark_records_the_outcome_on_the_namespace(fake_kube, phase, reason):
+    store_namespace(fake_kube)["metadata"]["annotations"] = {"storeplatform.io/reason": "old"}
+    runner.mark(fake_kube, "store-a", phase, reason)
+    annotations = fake_kube.get("Namespace", "store-a")["metadata"]["annotations"]
+    assert annotations.get("storeplatform.io/phase") == phase
+    assert annotations.get("storeplatform.io/reason") == reason
+
+
+def test_mark_is_best_effort(fake_kube, caplog):
+    runner.mark(fake_kube, "store-gone", "ready", None)  # no namespace: the patch fails
+    assert "could not mark namespace store-gone" in caplog.text
 
 
 @pytest.mark.parametrize(("timeout", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600)])

@@ -159,3 +159,11 @@ def test_list_groups_by_label_and_sorts_by_creation():
 def test_one_line_keeps_the_last_line_and_cuts():
     assert status.one_line("a\n\nb  \n") == "b"
     assert len(status.one_line("x" * 1000)) == 300
+
+
+def test_a_store_with_an_unknown_engine_label_is_read_as_the_default():
+    namespace = ns()
+    namespace["metadata"]["labels"]["storeplatform.io/engine"] = "gone-engine"
+    s = one(namespace, [job(state="succeeded")], [], [deployment()], [ingress()])
+    assert (s["status"], s["engine"]) == ("ready", "gone-engine")
+    assert s["adminUrl"] == "http://store-a.localhost/wp-admin/"

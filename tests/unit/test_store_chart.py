@@ -24,12 +24,12 @@ import storechart
 import yaml
 from kubernetes import client as k8s_models
 
-from storeplatform import resources
+from storeplatform import engines, manifests
 from tests.conftest import unavailable
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
 COMPONENTS = {"store", "wordpress", "mysql", "setup", "test"}
-CONTRACT_SECRET_KEYS = {"admin-user", "admin-email", *resources.CREDENTIAL_KEYS}
+CONTRACT_SECRET_KEYS = {"admin-user", "admin-email", *engines.get("woocommerce").credential_keys}
 FORBIDDEN_POD_FIELDS = ("hostNetwork", "hostPID", "hostIPC")
 # Pod Security "restricted": the volume types a pod may use.
 RESTRICTED_VOLUME_TYPES = {"configMap", "csi", "downwardAPI", "emptyDir", "ephemeral",
@@ -91,7 +91,7 @@ def all_containers(pod_spec: dict[str, Any]) -> list[dict[str, Any]]:
 
 def test_platform_values_are_what_the_create_function_passes() -> None:
     ci_values = yaml.safe_load(storechart.PLATFORM_VALUES.read_text())
-    assert ci_values == resources.chart_values("store-ci", "woocommerce", None)
+    assert ci_values == manifests.chart_values("store-ci", "woocommerce", None)
     assert ci_values == {"storeName": "store-ci", "engine": "woocommerce",
                          "existingSecret": "store-credentials"}
 
@@ -396,7 +396,7 @@ def test_ingress_host_and_tls(rendered: list[dict[str, Any]], profile: str) -> N
 
 def test_base_domain_from_the_platform(helm: Path, tmp_path: Path) -> None:
     extra = tmp_path / "platform.yaml"
-    extra.write_text(yaml.safe_dump(resources.chart_values("store-ci", "woocommerce", "shop.test")))
+    extra.write_text(yaml.safe_dump(manifests.chart_values("store-ci", "woocommerce", "shop.test")))
     docs = _render_ok(helm, "local", extra_files=[extra])
     assert one(docs, "Ingress", "wordpress")["spec"]["rules"][0]["host"] == "store-ci.shop.test"
     env = one(docs, "Job", "setup")["spec"]["template"]["spec"]["containers"][0]["env"]

@@ -3,39 +3,37 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storeplatform import contract as c
-from storeplatform import resources
-from storeplatform.create_store import SETTINGS as CREATE_SETTINGS
+from storeplatform import config, contract, engines, manifests
+from storeplatform.lifecycle import provision
 
-SETTINGS = {key: value for key, value in CREATE_SETTINGS.items()} | {
-    "RUNNER_IMAGE": "storeplatform/helm-runner:dev", "K_SINK": "http://broker.example/x",
-}
+SETTINGS = config.load(provision.SETTINGS, {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
+                                            "K_SINK": "http://broker.example/x"}, environ={})
 NOW = datetime(2026, 11, 26, 16, 0, tzinfo=UTC)
 
 
 def test_namespace_has_platform_and_pod_security_labels():
-    ns = resources.namespace("store-a", "woocommerce", NOW)
+    ns = manifests.namespace("store-a", "woocommerce", NOW)
     labels = ns["metadata"]["labels"]
     assert ns["metadata"]["name"] == "store-a"
-    assert labels[c.LABEL_MANAGED_BY] == "storeplatform"
-    assert labels[c.LABEL_STORE] == "store-a"
-    assert labels[c.LABEL_ENGINE] == "woocommerce"
-    assert labels[c.LABEL_CREATED_AT] == str(int(NOW.timestamp()))
+    assert labels[contract.LABEL_MANAGED_BY] == "storeplatform"
+    assert labels[contract.LABEL_STORE] == "store-a"
+    assert labels[contract.LABEL_ENGINE] == "woocommerce"
+    assert labels[contract.LABEL_CREATED_AT] == str(int(NOW.timestamp()))
     assert labels["pod-security.kubernetes.io/enforce"] == "restricted"
-    assert ns["metadata"]["annotations"][c.ANNOTATION_CREATED_AT] == "2026-11-26T16:00:00Z"
+    assert ns["metadata"]["annotations"][contract.ANNOTATION_CREATED_AT] == "2026-11-26T16:00:00Z"
 
 
 def test_credentials_are_random_and_complete():
-    first = resources.credentials_secret("store-a")["stringData"]
-    second = resources.credentials_secret("store-a")["stringData"]
-    for key in resources.CREDENTIAL_KEYS:
+    first = manifests.credentials_secret("store-a", "woocommerce")["stringData"]
+    second = manifests.credentials_secret("store-a", "woocommerce")["stringData"]
+    for key in engines.get("woocommerce").credential_keys:
         assert len(first[key]) >= 32
         assert first[key] != second[key]
     assert first["admin-user"] == "admin"
 
 
 def test_role_binding_binds_runner_in_store_namespace_only():
-    rb = resources.runner_role_binding("store-a", "storeplatform")
+    rb = manifests.runner_role_binding("store-a", "storeplatform")
     assert rb["kind"] == "RoleBinding"
     assert rb["metadata"]["namespace"] == "store-a"
     assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
@@ -45,7 +43,7 @@ def test_role_binding_binds_runner_in_store_namespace_only():
 
 
 def test_values_secret_carries_chart_values():
-    secret = resources.values_secret("store-a", "woocommerce", "shops.example.com", "storeplatform")
+    secret = manifests.values_secret("store-a", "woocommerce", "shops.example.com", "storeplatform")
     assert secret["metadata"]["name"] == "helm-install-store-a"
     values = json.loads(secret["stringData"]["values.yaml"])
     assert values == {"storeName": "store-a", "engine": "woocommerce",
@@ -56,20 +54,20 @@ def test_values_secret_carries_chart_values():
 @pytest.mark.parametrize(("action", "name"), [("install", "helm-install-store-a"),
                                               ("delete", "helm-delete-store-a")])
 def test_job_is_deterministic_and_labelled(action, name):
-    job = resources.runner_job(action, "store-a", "event-1", SETTINGS)
+    job = manifests.runner_job(action, "store-a", "event-1", SETTINGS)
     assert job["metadata"]["name"] == name
     assert job["metadata"]["namespace"] == "storeplatform"
-    assert job["metadata"]["annotations"][c.ANNOTATION_EVENT_ID] == "event-1"
+    assert job["metadata"]["annotations"][contract.ANNOTATION_EVENT_ID] == "event-1"
     labels = job["spec"]["template"]["metadata"]["labels"]
-    assert labels[c.LABEL_COMPONENT] == "helm-runner"
-    assert labels[c.LABEL_STORE] == "store-a"
-    assert labels[c.LABEL_ACTION] == action
+    assert labels[contract.LABEL_COMPONENT] == "helm-runner"
+    assert labels[contract.LABEL_STORE] == "store-a"
+    assert labels[contract.LABEL_ACTION] == action
     container = job["spec"]["template"]["spec"]["containers"][0]
     assert container["command"] == ["python", "-m", "storeplatform.runner", action]
 
 
 def test_job_hygiene():
-    spec = resources.runner_job("install", "store-a", "e", SETTINGS)["spec"]
+    spec = manifests.runner_job("install", "store-a", "e", SETTINGS)["spec"]
     assert spec["backoffLimit"] == 2
     assert spec["activeDeadlineSeconds"] == 1200
     assert spec["ttlSecondsAfterFinished"] == 3600
@@ -86,8 +84,8 @@ def test_job_hygiene():
 
 
 def test_job_spec_holds_no_password_and_values_only_by_reference():
-    job = resources.runner_job("install", "store-a", "e", SETTINGS)
-    secret = resources.credentials_secret("store-a")
+    job = manifests.runner_job("install", "store-a", "e", SETTINGS)
+    secret = manifests.credentials_secret("store-a", "woocommerce")
     text = json.dumps(job)
     leaked = [key for key, value in secret["stringData"].items()  # names only, never values
               if key.endswith(("password", "key", "salt")) and value in text]
@@ -100,7 +98,7 @@ def test_job_spec_holds_no_password_and_values_only_by_reference():
 
 
 def test_delete_job_needs_no_values():
-    env = resources.runner_job("delete", "store-a", "e", SETTINGS)["spec"]["template"]["spec"]
+    env = manifests.runner_job("delete", "store-a", "e", SETTINGS)["spec"]["template"]["spec"]
     names = {e["name"] for e in env["containers"][0]["env"]}
     assert "STORE_VALUES" not in names
     assert {"STORE_NAME", "K_SINK"} <= names

@@ -1,0 +1,34 @@
+"""delete-store's work: stop a running install, then start the Job that uninstalls the
+store and removes its namespace. Deleting a store that does not exist is a no-op.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from storeplatform import contract, manifests
+from storeplatform.kube import Kube
+from storeplatform.lifecycle import jobs, namespaces
+
+SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS
+
+
+def deprovision(kube: Kube, store: str, event_id: str,
+                settings: Mapping[str, Any]) -> jobs.Outcome:
+    """Everything one delete event does; safe to repeat."""
+    platform_ns = settings["PLATFORM_NAMESPACE"]
+    binding = manifests.runner_role_binding(store, platform_ns)
+    job = manifests.runner_job(contract.ACTION_DELETE, store, event_id, settings)
+
+    install = kube.read_or_none("Job", contract.job_name(contract.ACTION_INSTALL, store),
+                                platform_ns)
+    if install is not None:
+        jobs.remove(kube, install)  # stops a running create; its pod is killed
+    namespace = namespaces.read_managed(kube, store)
+    if namespace is None:
+        return jobs.Outcome(None, note="store does not exist; nothing to do")
+    namespaces.mark_deleting(kube, store)
+    if not namespaces.is_terminating(namespace):  # a terminating one refuses new objects
+        kube.create_or_keep(binding)
+    return jobs.start_once(kube, job, event_id)

@@ -1,0 +1,36 @@
+"""The store's namespace: the platform's or not, on its way out or not."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from storeplatform import contract
+from storeplatform.errors import Kind, PlatformError
+from storeplatform.kube import Kube, Obj
+
+
+def read_managed(kube: Kube, store: str) -> Obj | None:
+    """The store's namespace, or None; CONFLICT when one of that name is not the platform's."""
+    namespace = kube.read_or_none("Namespace", store)
+    if namespace is not None and not contract.manages(namespace):
+        raise PlatformError(Kind.CONFLICT, "namespace_conflict",
+                            f"namespace {store} exists and is not managed by the platform")
+    return namespace
+
+
+def is_terminating(namespace: Mapping[str, Any]) -> bool:
+    """Kubernetes is removing the namespace (nothing new can be created in it)."""
+    return (namespace.get("status") or {}).get("phase") == "Terminating"
+
+
+def is_deleting(namespace: Mapping[str, Any]) -> bool:
+    """Terminating, or marked by delete-store before its Job runs."""
+    annotations = (namespace.get("metadata") or {}).get("annotations") or {}
+    return is_terminating(namespace) or annotations.get(contract.ANNOTATION_PHASE) == "deleting"
+
+
+def mark_deleting(kube: Kube, store: str) -> None:
+    """Say on the namespace that the store is being deleted (list-stores shows it at once)."""
+    kube.patch("Namespace", store,
+               {"metadata": {"annotations": {contract.ANNOTATION_PHASE: "deleting"}}})

@@ -1,0 +1,53 @@
+"""create-store's work: the store's namespace, credentials and runner access, then its
+install Job. Every step tolerates "already there"; the credentials are never regenerated.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from storeplatform import contract, manifests
+from storeplatform.errors import Kind, PlatformError
+from storeplatform.kube import Kube
+from storeplatform.lifecycle import jobs, namespaces
+from storeplatform.status import job_state
+
+SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | {
+    "RUNNER_CHART_PATH": "/opt/store-chart",
+    "STORE_VALUES_PROFILE": "local",
+    "STORE_BASE_DOMAIN": "",
+}
+
+
+def provision(kube: Kube, store: str, engine: str, event_id: str,
+              settings: Mapping[str, Any]) -> jobs.Outcome:
+    """Everything one create event does; safe to repeat. RETRY_LATER while a delete runs."""
+    platform_ns = settings["PLATFORM_NAMESPACE"]
+    namespace = manifests.namespace(store, engine, datetime.now(UTC))
+    access = [manifests.credentials_secret(store, engine),  # made once: no new passwords
+              manifests.runner_role_binding(store, platform_ns)]
+    values = manifests.values_secret(store, engine, settings["STORE_BASE_DOMAIN"] or None,
+                                     platform_ns)
+    job = manifests.runner_job(contract.ACTION_INSTALL, store, event_id, settings)
+
+    delete_job = kube.read_or_none("Job", contract.job_name(contract.ACTION_DELETE, store),
+                                   platform_ns)
+    if delete_job is not None and job_state(delete_job) == "running":
+        raise _being_deleted(store)
+    standing = namespaces.read_managed(kube, store)
+    if standing is not None and namespaces.is_deleting(standing):
+        raise _being_deleted(store)
+    if standing is None:
+        kube.create_or_keep(namespace)
+    if delete_job is not None:
+        jobs.remove(kube, delete_job)  # the finished delete of an earlier store of this name
+    for obj in access:
+        kube.create_or_keep(obj)
+    return jobs.start_once(kube, job, event_id, values)
+
+
+def _being_deleted(store: str) -> PlatformError:
+    return PlatformError(Kind.RETRY_LATER, "store_deleting",
+                         f"store {store} is being deleted; retry when it is gone")

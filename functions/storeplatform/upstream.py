@@ -1,0 +1,37 @@
+"""The gateway's two upstreams: the Broker, which takes create and delete events, and
+list-stores, which answers a store.list event with the view.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from storeplatform import contract
+from storeplatform.errors import Kind, PlatformError
+from storeplatform.events import new_event, parse_event, send_event
+
+log = logging.getLogger(__name__)
+
+
+def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
+            timeout: float) -> str:
+    """Hand a store event to the Broker; its id. A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
+    event = new_event(event_type, contract.GATEWAY_SOURCE, store, data)
+    status, body, _ = send_event(sink, event, timeout)
+    if status >= 300:
+        log.warning("broker refused event %s: HTTP %s %s", event.get_id(), status, body[:200])
+        raise PlatformError(Kind.UPSTREAM_REJECTED, "sink_rejected",
+                            f"event broker refused the event (HTTP {status})")
+    log.info("published %s %s id=%s", event_type, store, event.get_id())
+    return event.get_id()
+
+
+def list_view(list_url: str, timeout: float) -> Any:
+    """The data of list-stores' answer to a store.list event."""
+    event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
+    status, body, headers = send_event(list_url, event, timeout)
+    if status >= 300:
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            f"list-stores answered HTTP {status}")
+    return parse_event(headers, body).get_data()

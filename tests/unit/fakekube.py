@@ -1,0 +1,133 @@
+"""An in-memory stand-in for storeplatform.kube.Kube: the same verbs with the same promises.
+
+It fakes the verbs only, not the Kubernetes API: create keeps what stands (None), read of
+a missing object is None, delete of a missing one (or of another uid) is a no-op, an object
+with finalizers is only marked for deletion, patch merges (None removes a key).
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+from storeplatform.errors import Kind, PlatformError
+
+Key = tuple[str, str | None, str]
+
+
+def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
+    for key, value in patch.items():
+        if value is None:
+            target.pop(key, None)
+        elif isinstance(value, Mapping) and isinstance(target.get(key), dict):
+            _merge(target[key], value)
+        else:
+            target[key] = copy.deepcopy(value)
+
+
+def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) -> bool:
+    meta_labels = obj["metadata"].get("labels") or {}
+    for part in filter(None, (labels or "").split(",")):
+        key, sep, value = part.partition("=")
+        if key not in meta_labels or (sep and meta_labels[key] != value):
+            return False
+    for part in filter(None, (fields or "").split(",")):
+        key, _, value = part.partition("=")
+        if str(obj.get(key)) != value:
+            return False
+    return True
+
+
+class FakeKube:
+    """Objects by (kind, namespace, name); `calls` records (verb, kind, name) in order."""
+
+    timeout = 1.0
+
+    def __init__(self) -> None:
+        self.objects: dict[Key, dict[str, Any]] = {}
+        self.calls: list[tuple[str, str, str | None]] = []
+        self._serial = 0
+
+    # ---------------------------------------------------------------- the verbs
+    def create_or_keep(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        meta = obj["metadata"]
+        name = meta.get("name") or f"{meta['generateName']}{self._serial:05d}"
+        self.calls.append(("create", obj["kind"], name))
+        key = (obj["kind"], meta.get("namespace"), name)
+        if key in self.objects:
+            return None
+        return copy.deepcopy(self.add(obj, name=name))
+
+    def create_or_replace(self, obj: Mapping[str, Any]) -> None:
+        meta = obj["metadata"]
+        key = (obj["kind"], meta.get("namespace"), meta["name"])
+        if self.create_or_keep(obj) is None:
+            self.calls.append(("replace", obj["kind"], meta["name"]))
+            kept = self.objects[key]["metadata"]
+            replaced = copy.deepcopy(dict(obj))
+            replaced["metadata"] |= {"uid": kept["uid"],
+                                     "creationTimestamp": kept["creationTimestamp"]}
+            self.objects[key] = replaced
+
+    def read_or_none(self, kind: str, name: str,
+                     namespace: str | None = None) -> dict[str, Any] | None:
+        self.calls.append(("read", kind, name))
+        found = self.objects.get((kind, namespace, name))
+        return copy.deepcopy(found) if found is not None else None
+
+    def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
+                          uid: str | None = None) -> None:
+        self.calls.append(("delete", kind, name))
+        found = self.objects.get((kind, namespace, name))
+        if found is None or (uid and found["metadata"]["uid"] != uid):
+            return
+        if found["metadata"].get("finalizers"):
+            found["metadata"]["deletionTimestamp"] = self._now()
+        else:
+            del self.objects[(kind, namespace, name)]
+
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any],
+              namespace: str | None = None) -> None:
+        self.calls.append(("patch", kind, name))
+        found = self.objects.get((kind, namespace, name))
+        if found is None:  # what Kube makes of a 404 on a patch
+            raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {kind} {name}")
+        _merge(found, patch)
+
+    def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
+                   fields: str | None = None) -> list[dict[str, Any]]:
+        self.calls.append(("list", kind, namespace))
+        return [copy.deepcopy(obj) for (k, ns, _), obj in self.objects.items()
+                if k == kind and (namespace is None or ns == namespace)
+                and _selected(obj, labels, fields)]
+
+    # ---------------------------------------------------------------- for the tests
+    def add(self, obj: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
+        """Put an object in place as the API server would store it (uid, creation time)."""
+        stored = copy.deepcopy(dict(obj))
+        meta = stored["metadata"]
+        meta["name"] = name or meta["name"]
+        meta.setdefault("uid", f"uid-{self._serial}")
+        meta.setdefault("creationTimestamp", self._now())
+        self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
+        return stored
+
+    def get(self, kind: str, name: str, namespace: str | None = None) -> dict[str, Any]:
+        return self.objects[(kind, namespace, name)]
+
+    def of_kind(self, kind: str) -> list[dict[str, Any]]:
+        return [obj for (k, _, _), obj in self.objects.items() if k == kind]
+
+    def set_job_state(self, name: str, namespace: str, state: str) -> None:
+        """Make a Job running, succeeded or failed, as the Job controller would."""
+        conditions = {"running": [],
+                      "succeeded": [{"type": "Complete", "status": "True"}],
+                      "failed": [{"type": "Failed", "status": "True",
+                                  "reason": "BackoffLimitExceeded"}]}[state]
+        self.get("Job", name, namespace)["status"] = {"conditions": conditions}
+
+    def _now(self) -> str:
+        self._serial += 1
+        n = self._serial
+        return f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"

@@ -1,0 +1,133 @@
+"""provision's decisions under at-least-once delivery, on the fake verbs."""
+
+import json
+
+import pytest
+
+from storeplatform import contract
+from storeplatform.errors import Kind, PlatformError
+from storeplatform.lifecycle.provision import provision
+
+NS = "storeplatform"
+JOB = "helm-install-store-a"
+
+
+def managed_namespace(name="store-a", annotations=None, phase="Active"):
+    return {"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": name, "labels": contract.store_labels(name),
+                         "annotations": annotations or {}},
+            "status": {"phase": phase}}
+
+
+def delete_job():
+    return {"apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": "helm-delete-store-a", "namespace": NS,
+                         "labels": contract.store_labels("store-a")}}
+
+
+def test_first_create_makes_every_object_and_one_job(fake_kube, create_settings):
+    outcome = provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (outcome.job, outcome.created, str(outcome)) == (JOB, True, f"job {JOB} created")
+    namespace = fake_kube.get("Namespace", "store-a")
+    assert namespace["metadata"]["labels"][contract.LABEL_ENGINE] == "woocommerce"
+    assert fake_kube.get("Secret", "store-credentials", "store-a")
+    assert fake_kube.get("RoleBinding", contract.RUNNER_NAME, "store-a")
+    (job,) = fake_kube.of_kind("Job")
+    assert job["metadata"]["annotations"][contract.ANNOTATION_EVENT_ID] == "e-1"
+    values = fake_kube.get("Secret", contract.values_secret_name("store-a"), NS)
+    assert values["metadata"]["ownerReferences"][0]["uid"] == job["metadata"]["uid"]
+
+
+@pytest.mark.parametrize("second_id", ["e-1", "e-2"], ids=["redelivery", "new-request"])
+def test_duplicate_create_makes_no_second_job_nor_new_passwords(fake_kube, create_settings,
+                                                                 second_id):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    passwords = dict(fake_kube.get("Secret", "store-credentials", "store-a")["stringData"])
+    job_uid = fake_kube.get("Job", JOB, NS)["metadata"]["uid"]
+    outcome = provision(fake_kube, "store-a", "woocommerce", second_id, create_settings)
+    assert (outcome.created, str(outcome)) == (False, f"job {JOB} kept")
+    assert [j["metadata"]["uid"] for j in fake_kube.of_kind("Job")] == [job_uid]
+    assert fake_kube.get("Secret", "store-credentials", "store-a")["stringData"] == passwords
+
+
+@pytest.mark.parametrize("state", ["running", "succeeded"])
+def test_a_live_or_finished_job_is_kept_for_any_request(fake_kube, create_settings, state):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    fake_kube.set_job_state(JOB, NS, state)
+    assert provision(fake_kube, "store-a", "woocommerce", "e-2", create_settings).created is False
+    assert fake_kube.get("Job", JOB, NS)["metadata"]["annotations"][
+        contract.ANNOTATION_EVENT_ID] == "e-1"
+
+
+def test_a_failed_job_is_kept_on_a_redelivery(fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    fake_kube.set_job_state(JOB, NS, "failed")
+    uid = fake_kube.get("Job", JOB, NS)["metadata"]["uid"]
+    assert provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings).created is False
+    assert fake_kube.get("Job", JOB, NS)["metadata"]["uid"] == uid
+
+
+def test_a_failed_job_is_replaced_on_a_new_request(fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    fake_kube.set_job_state(JOB, NS, "failed")
+    old_uid = fake_kube.get("Job", JOB, NS)["metadata"]["uid"]
+    assert provision(fake_kube, "store-a", "woocommerce", "e-2", create_settings).created is True
+    job = fake_kube.get("Job", JOB, NS)
+    assert job["metadata"]["uid"] != old_uid
+    assert job["metadata"]["annotations"][contract.ANNOTATION_EVENT_ID] == "e-2"
+    values = fake_kube.get("Secret", contract.values_secret_name("store-a"), NS)
+    assert [o["uid"] for o in values["metadata"]["ownerReferences"]] == [job["metadata"]["uid"]]
+
+
+def test_a_job_still_being_removed_is_retry_later(fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    fake_kube.set_job_state(JOB, NS, "failed")
+    fake_kube.get("Job", JOB, NS)["metadata"]["finalizers"] = ["example.com/slow"]
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-2", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "job_being_removed")
+
+
+def test_create_while_the_delete_job_runs_is_retry_later(fake_kube, create_settings):
+    fake_kube.add(managed_namespace())
+    fake_kube.add(delete_job())
+    fake_kube.set_job_state("helm-delete-store-a", NS, "running")
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "store_deleting")
+    assert fake_kube.of_kind("Secret") == []
+
+
+@pytest.mark.parametrize("namespace", [
+    managed_namespace(annotations={contract.ANNOTATION_PHASE: "deleting"}),
+    managed_namespace(phase="Terminating"),
+], ids=["marked-deleting", "terminating"])
+def test_create_while_the_namespace_goes_is_retry_later(fake_kube, create_settings, namespace):
+    fake_kube.add(namespace)
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "store_deleting")
+    assert fake_kube.of_kind("Job") == []
+
+
+def test_create_after_a_finished_delete_removes_the_old_delete_job(fake_kube, create_settings):
+    fake_kube.add(delete_job())
+    fake_kube.set_job_state("helm-delete-store-a", NS, "succeeded")
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert [j["metadata"]["name"] for j in fake_kube.of_kind("Job")] == [JOB]
+
+
+def test_a_namespace_not_made_by_the_platform_is_a_conflict(fake_kube, create_settings):
+    fake_kube.add({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "store-a"}})
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.CONFLICT, "namespace_conflict")
+    assert fake_kube.of_kind("Job") == [] and fake_kube.of_kind("Secret") == []
+
+
+def test_base_domain_reaches_the_chart_values(fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1",
+              create_settings | {"STORE_BASE_DOMAIN": "shops.example.com"})
+    values = fake_kube.get("Secret", contract.values_secret_name("store-a"), NS)
+    assert json.loads(values["stringData"]["values.yaml"])["ingress"] == {
+        "baseDomain": "shops.example.com"}

@@ -1,0 +1,28 @@
+"""The dashboard as the gateway serves it."""
+
+from pathlib import Path
+
+from storeplatform import gateway
+
+ROOT = Path(__file__).resolve().parents[2]
+BASE = {"K_SINK": "http://127.0.0.1:1/", "LIST_URL": "http://127.0.0.1:1/"}
+
+
+def test_files_and_config_are_served_with_a_dashboard_dir():
+    client = gateway.create_app(BASE | {"DASHBOARD_DIR": str(ROOT / "dashboard")}).test_client()
+    index = client.get("/")
+    assert index.status_code == 200 and b"<html" in index.data.lower()
+    assert client.get("/js/api.js").status_code == 200
+    assert client.get("/config.json").get_json() == {"gatewayUrl": "", "authRequired": False}
+
+
+def test_without_a_dashboard_dir_only_its_config_is_served():
+    client = gateway.create_app(BASE | {"GATEWAY_TOKEN": "t"}).test_client()
+    assert client.get("/").status_code == 404
+    assert client.get("/config.json").get_json() == {"gatewayUrl": "", "authRequired": True}
+
+
+def test_no_file_outside_the_dashboard_dir():
+    client = gateway.create_app(BASE | {"DASHBOARD_DIR": str(ROOT / "dashboard")}).test_client()
+    assert client.get("/../README.md").status_code == 404
+    assert client.get("/%2e%2e/README.md").status_code == 404

@@ -1,0 +1,53 @@
+"""list-stores: the list event answered with a store.list.result event; the dead-letter sink."""
+
+import base64
+from datetime import UTC, datetime
+
+import pytest
+from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+
+from storeplatform import contract, list_stores, manifests
+from storeplatform.lifecycle import cluster
+from tests.helpers import MODES, encode, error_of
+
+
+def client(kube):
+    return list_stores.create_app({}, kube=kube).test_client()
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_list_with_data_fields_is_400(untouchable, mode):
+    headers, body = encode("io.storeplatform.store.list", {"filter": "x"}, mode)
+    response = client(untouchable).post("/", headers=headers, data=body)
+    assert (response.status_code, error_of(response)["code"]) == (400, "unknown_field")
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_the_answer_is_a_list_result_event_with_the_view(fake_kube, mode):
+    fake_kube.add(manifests.namespace("store-a", "woocommerce", datetime.now(UTC)))
+    headers, body = encode("io.storeplatform.store.list", {}, mode)
+    response = client(fake_kube).post("/", headers=headers, data=body)
+    assert response.status_code == 200
+    answer = from_http_event(HTTPMessage(headers=dict(response.headers), body=response.data))
+    assert answer.get_type() == contract.LIST_RESULT == "io.storeplatform.store.list.result"
+    assert answer.get_source() == contract.LIST_SOURCE
+    assert answer.get_data() == cluster.view(cluster.read_state(fake_kube, "storeplatform"))
+
+
+def test_a_dead_letter_is_kept_as_an_event_in_the_platform_namespace(fake_kube):
+    headers, body = encode("io.storeplatform.store.delete", {"name": "store-a"}, "binary",
+                           subject="store-a", event_id="e-9")
+    headers |= {"ce-knativeerrorcode": "500", "ce-knativeerrordata":
+                base64.b64encode(b"boom").decode()}
+    response = client(fake_kube).post("/dead-letter", headers=headers, data=body)
+    assert (response.status_code, response.data) == (202, b"")
+    (event,) = fake_kube.of_kind("Event")
+    assert event["metadata"]["namespace"] == "storeplatform"
+    assert event["reason"] == contract.DEAD_LETTER_REASON
+    assert '"id": "e-9"' in event["message"] and "HTTP 500 boom" in event["message"]
+
+
+def test_a_dead_letter_that_is_no_store_event_is_400(untouchable):
+    headers, body = encode("io.example.other", {}, "binary")
+    response = client(untouchable).post("/dead-letter", headers=headers, data=body)
+    assert (response.status_code, error_of(response)["code"]) == (400, "unexpected_event_type")

@@ -1,0 +1,52 @@
+"""The gateway's upstreams over real HTTP on 127.0.0.1: the Broker and list-stores."""
+
+import pytest
+from werkzeug.wrappers import Response
+
+from storeplatform import upstream
+from storeplatform.errors import Kind, PlatformError
+from tests.helpers import Recorder, free_port, received_event, serve
+from tests.unit.conftest import STORES
+
+
+def test_publish_posts_a_binary_event_from_the_gateway(broker):
+    event_id = upstream.publish(broker.url, "io.storeplatform.store.delete", "store-a",
+                                {"name": "store-a"}, 5.0)
+    event = received_event(broker)
+    assert event.get_id() == event_id
+    assert (event.get_source(), event.get_subject()) == ("/storeplatform/gateway", "store-a")
+    assert "ce-specversion" in {k.lower() for k in broker.requests[-1]["headers"]}
+
+
+@pytest.mark.parametrize(("status", "kind", "code"), [
+    (500, Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable"),
+    (503, Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable"),
+    (400, Kind.UPSTREAM_REJECTED, "sink_rejected"),
+    (404, Kind.UPSTREAM_REJECTED, "sink_rejected"),
+])
+def test_a_failing_or_refusing_broker(status, kind, code):
+    with serve(Recorder(lambda _r: Response(status=status))) as url, \
+            pytest.raises(PlatformError) as err:
+        upstream.publish(url, "io.storeplatform.store.create", "store-a", {}, 5.0)
+    assert (err.value.kind, err.value.code) == (kind, code)
+
+
+def test_an_unreachable_broker_is_unavailable_and_says_nothing_changed():
+    with pytest.raises(PlatformError) as err:
+        upstream.publish(f"http://127.0.0.1:{free_port()}/", "io.storeplatform.store.create",
+                         "store-a", {}, 1.0)
+    assert err.value.kind is Kind.UPSTREAM_UNAVAILABLE
+    assert "nothing was changed" in err.value.message
+
+
+def test_list_view_is_the_data_of_list_stores_answer(lister):
+    assert upstream.list_view(lister.url, 5.0) == STORES
+    assert received_event(lister).get_type() == "io.storeplatform.store.list"
+
+
+@pytest.mark.parametrize("status", [400, 404])
+def test_list_stores_refusing_is_list_unavailable(status):
+    with serve(Recorder(lambda _r: Response(status=status))) as url, \
+            pytest.raises(PlatformError) as err:
+        upstream.list_view(url, 5.0)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "list_unavailable")
