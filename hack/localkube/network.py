@@ -376,7 +376,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
 
     def _exchange(self, backend: str, path: str, headers: dict[str, str],
                   body: bytes) -> tuple[http.client.HTTPResponse, bytes]:
-        for _attempt in range(2):
+        while True:
             conn, reused = self.pool.get(backend)
             try:
                 conn.request(self.command, path or "/", body=body, headers=headers)
@@ -384,7 +384,7 @@ class ProxyHandler(BaseHTTPRequestHandler):
                 data = response.read()
             except (BrokenPipeError, ConnectionResetError, http.client.RemoteDisconnected):
                 conn.close()
-                if reused:  # the backend had closed an idle connection: use a fresh one
+                if reused:  # the backend closed this idle connection: try the next one
                     continue
                 raise
             except BaseException:
@@ -395,7 +395,6 @@ class ProxyHandler(BaseHTTPRequestHandler):
             else:
                 self.pool.put(conn)
             return response, data
-        raise OSError("backend keeps closing connections")
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _forward
 

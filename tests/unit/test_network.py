@@ -7,6 +7,7 @@ import http.client
 import socket
 import socketserver
 import threading
+import time
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler
 from pathlib import Path
@@ -261,3 +262,56 @@ def test_a_pod_listens_on_8080_in_its_own_namespace_and_is_reached_by_its_socket
         for pod in pods:
             pod.terminate()
             pod.wait(10)
+
+
+def test_idle_connections_the_backend_closed_are_never_an_error(tmp_path):
+    """Go servers close idle keep-alive connections: every stale pooled one is skipped."""
+    import concurrent.futures
+
+    path = tmp_path / "closing.sock"
+    server = socket.socket(socket.AF_UNIX)
+    server.bind(str(path))
+    server.listen(16)
+
+    def answer_once_then_close():
+        while True:
+            try:
+                conn, _ = server.accept()
+            except OSError:
+                return
+            threading.Thread(target=_serve_once, args=(conn,), daemon=True).start()
+
+    threading.Thread(target=answer_once_then_close, daemon=True).start()
+    state = tmp_path / "s"
+    network.publish(state, "ns", "closing", {80: network.unix_backend(path)})
+    stop = threading.Event()
+    net = network.Network(state, 1, list)
+    threading.Thread(target=net.run, args=(stop,), daemon=True).start()
+
+    def request(_n: int) -> int:
+        sock = proxy_connection(net)
+        sock.sendall(b"POST http://closing.ns.svc.cluster.local/ HTTP/1.1\r\n"
+                     b"Host: closing.ns.svc.cluster.local\r\nContent-Length: 2\r\n\r\nhi")
+        response = http.client.HTTPResponse(sock)
+        response.begin()
+        response.read()
+        sock.close()
+        return response.status
+
+    try:
+        with concurrent.futures.ThreadPoolExecutor(4) as pool:
+            assert list(pool.map(request, range(4))) == [200] * 4  # 4 pooled, now stale
+        assert [request(n) for n in range(3)] == [200] * 3
+    finally:
+        stop.set()
+        server.close()
+
+
+def _serve_once(conn: socket.socket) -> None:
+    """Answer one request as HTTP/1.1 (no `Connection: close`), then close."""
+    with conn:
+        data = b""
+        while b"\r\n\r\n" not in data:
+            data += conn.recv(1024)
+        time.sleep(0.05)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
