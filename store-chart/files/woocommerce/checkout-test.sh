@@ -10,8 +10,9 @@
 # sent as Host so WordPress answers as the real site), PRODUCT_SKU, BILLING_EMAIL,
 # ORDER_NOTE (the order's customer note: helm test's marker, by which the scheduled
 # job deletes test orders). Optional, for running it from outside the cluster
-# (hack/e2e-real-cluster.sh): CURL_RESOLVE (host:port:address, as curl --resolve) and
-# ORDER_ID_FILE (receives the order id).
+# (hack/e2e-real-cluster.sh): CURL_RESOLVE (host:port:address, as curl --resolve),
+# CURL_INSECURE=1 (accept a certificate from a staging CA) and ORDER_ID_FILE (receives
+# the order id).
 # Needs curl, and php or python3 for reading JSON.
 # PHP snippets are single-quoted on purpose: their $variables are PHP's, not the shell's.
 # shellcheck disable=SC2016
@@ -28,6 +29,7 @@ die() { printf '[checkout-test] FAILED: %s\n' "$*" >&2; exit 1; }
 request() {
   method="$1" path="$2"; shift 2
   if [ -n "${CURL_RESOLVE:-}" ]; then set -- --resolve "$CURL_RESOLVE" "$@"; fi
+  if [ "${CURL_INSECURE:-0}" = 1 ]; then set -- --insecure "$@"; fi
   curl --silent --show-error --max-time 60 --retry 3 --retry-connrefused \
     -X "$method" -H "Host: $STORE_HOST" -H "Accept: application/json" \
     -D "$work/headers" -o "$work/body" -w '%{http_code}' "$@" "$api$path"
