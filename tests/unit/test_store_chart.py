@@ -936,6 +936,30 @@ def test_the_hooks_finish_within_helms_timeout(rendered: list[dict[str, Any]]) -
     assert test_pod + 60 <= helm_timeout
 
 
+# --- the runner may manage what the chart renders -----------------------------------
+
+def plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_the_runners_role_covers_every_kind_the_chart_renders(
+        rendered: list[dict[str, Any]]) -> None:
+    """helm runs as storeplatform-runner (knative/210-rbac.yaml): a kind the chart adds
+    without a rule there fails every create with 403."""
+    manifests = yaml.safe_load_all((storechart.REPO_ROOT / "knative" / "210-rbac.yaml").read_text())
+    [role] = [m for m in manifests if m and m["kind"] == "ClusterRole"
+              and m["metadata"]["name"] == "storeplatform-runner"]
+    allowed = {(group, resource) for rule in role["rules"]
+               if {"create", "patch", "delete"} <= set(rule["verbs"])
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    for doc in rendered:
+        group = doc["apiVersion"].rpartition("/")[0]
+        assert (group, plural(doc["kind"])) in allowed, doc["kind"]
+
+
 # --- values that must be refused ------------------------------------------------------------
 
 BAD_VALUES = [
