@@ -29,6 +29,7 @@ CONNECTION_SETTINGS: dict[str, Any] = {"KUBECONFIG": "", "KUBE_TIMEOUT": 10.0}
 _KINDS: dict[str, tuple[str, str, bool]] = {
     "Namespace": ("core", "namespace", False),
     "Secret": ("core", "secret", True),
+    "ConfigMap": ("core", "config_map", True),
     "Pod": ("core", "pod", True),
     "Event": ("core", "event", True),
     "Job": ("batch", "job", True),
@@ -76,21 +77,33 @@ class Kube:
             meta = obj["metadata"]
             self._call("replace", obj["kind"], meta.get("namespace"), meta["name"], obj=obj)
 
+    def replace_if_unchanged(self, obj: Mapping[str, Any]) -> Obj | None:
+        """Replace the object of obj's name if its resourceVersion is still the one obj
+        carries (optimistic concurrency): the stored object, or None when it changed meanwhile.
+        """
+        meta = obj["metadata"]
+        return self._call("replace", obj["kind"], meta.get("namespace"), meta["name"], obj=obj,
+                          tolerate=(409,))
+
     def read_or_none(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         """The object, or None when there is none of that name."""
         return self._call("read", kind, namespace, name, tolerate=(404,))
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         """Delete the object and, in the background, what it owns; gone already is fine.
+        True when this call deleted it.
 
         With uid, only that very object: a newer one of the same name (409) is left alone.
+        With resource_version, only if unchanged since read: a changed one (409) is left alone.
         """
         options: Obj = {"propagationPolicy": "Background"}
-        if uid:
-            options["preconditions"] = {"uid": uid}
-        self._call("delete", kind, namespace, name, body=options,
-                   tolerate=(404, 409) if uid else (404,))
+        preconditions = {key: value for key, value in
+                         (("uid", uid), ("resourceVersion", resource_version)) if value}
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self._call("delete", kind, namespace, name, body=options,
+                          tolerate=(404, 409) if preconditions else (404,)) is not None
 
     def patch(self, kind: str, name: str, patch: Mapping[str, Any],
               namespace: str | None = None) -> None:

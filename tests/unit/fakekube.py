@@ -1,8 +1,10 @@
 """An in-memory stand-in for storeplatform.kube.Kube: the same verbs with the same promises.
 
 It fakes the verbs only, not the Kubernetes API: create keeps what stands (None), read of
-a missing object is None, delete of a missing one (or of another uid) is a no-op, an object
-with finalizers is only marked for deletion, patch merges (None removes a key).
+a missing object is None, delete of a missing one (or of another uid or resourceVersion) is a
+no-op, an object with finalizers is only marked for deletion, patch merges (None removes a
+key), every write gives the object a new resourceVersion and replace_if_unchanged is refused
+(None) when the version it carries is not the stored one.
 """
 
 from __future__ import annotations
@@ -48,6 +50,7 @@ class FakeKube:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str | None]] = []
         self._serial = 0
+        self._versions = 0
 
     # ---------------------------------------------------------------- the verbs
     def create_or_keep(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -67,8 +70,25 @@ class FakeKube:
             kept = self.objects[key]["metadata"]
             replaced = copy.deepcopy(dict(obj))
             replaced["metadata"] |= {"uid": kept["uid"],
-                                     "creationTimestamp": kept["creationTimestamp"]}
+                                     "creationTimestamp": kept["creationTimestamp"],
+                                     "resourceVersion": self._version()}
             self.objects[key] = replaced
+
+    def replace_if_unchanged(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+        meta = obj["metadata"]
+        self.calls.append(("replace", obj["kind"], meta["name"]))
+        key = (obj["kind"], meta.get("namespace"), meta["name"])
+        kept = self.objects.get(key)
+        if kept is None:  # what Kube makes of a 404 on a replace
+            raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {meta['name']}")
+        if meta.get("resourceVersion") != kept["metadata"]["resourceVersion"]:
+            return None
+        replaced = copy.deepcopy(dict(obj))
+        replaced["metadata"] |= {"uid": kept["metadata"]["uid"],
+                                 "creationTimestamp": kept["metadata"]["creationTimestamp"],
+                                 "resourceVersion": self._version()}
+        self.objects[key] = replaced
+        return copy.deepcopy(replaced)
 
     def read_or_none(self, kind: str, name: str,
                      namespace: str | None = None) -> dict[str, Any] | None:
@@ -77,15 +97,18 @@ class FakeKube:
         return copy.deepcopy(found) if found is not None else None
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         self.calls.append(("delete", kind, name))
         found = self.objects.get((kind, namespace, name))
         if found is None or (uid and found["metadata"]["uid"] != uid):
-            return
+            return False
+        if resource_version and found["metadata"]["resourceVersion"] != resource_version:
+            return False
         if found["metadata"].get("finalizers"):
             found["metadata"]["deletionTimestamp"] = self._now()
         else:
             del self.objects[(kind, namespace, name)]
+        return True
 
     def patch(self, kind: str, name: str, patch: Mapping[str, Any],
               namespace: str | None = None) -> None:
@@ -94,6 +117,7 @@ class FakeKube:
         if found is None:  # what Kube makes of a 404 on a patch
             raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {kind} {name}")
         _merge(found, patch)
+        found["metadata"]["resourceVersion"] = self._version()
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
                    fields: str | None = None) -> list[dict[str, Any]]:
@@ -110,6 +134,7 @@ class FakeKube:
         meta["name"] = name or meta["name"]
         meta.setdefault("uid", f"uid-{self._serial}")
         meta.setdefault("creationTimestamp", self._now())
+        meta["resourceVersion"] = self._version()
         self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
         return stored
 
@@ -126,6 +151,10 @@ class FakeKube:
                       "failed": [{"type": "Failed", "status": "True",
                                   "reason": "BackoffLimitExceeded"}]}[state]
         self.get("Job", name, namespace)["status"] = {"conditions": conditions}
+
+    def _version(self) -> str:
+        self._versions += 1
+        return str(self._versions)
 
     def _now(self) -> str:
         self._serial += 1

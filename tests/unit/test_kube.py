@@ -16,6 +16,8 @@ from tests.helpers import Recorder, encode, error_of, free_port, serve
 from tests.unit.conftest import RUNNER
 
 JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "ns"}}
+CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "c", "namespace": "ns", "resourceVersion": "7"}}
 
 
 def kubeconfig(tmp_path, server: str) -> str:
@@ -75,6 +77,21 @@ def test_delete_with_uid_sends_a_precondition_and_background_propagation(api):
         "propagationPolicy": "Background", "preconditions": {"uid": "u-1"}}
 
 
+def test_replace_if_unchanged_puts_the_version_it_read(api):
+    verbs, recorder = api
+    assert verbs.replace_if_unchanged(CONFIG_MAP) == {"items": [], "metadata": {}}
+    request = recorder.requests[-1]
+    assert (request["method"], request["path"]) == ("PUT", "/api/v1/namespaces/ns/configmaps/c")
+    assert json.loads(request["body"])["metadata"]["resourceVersion"] == "7"
+
+
+def test_delete_with_a_resource_version_sends_that_precondition(api):
+    verbs, recorder = api
+    assert verbs.delete_if_present("ConfigMap", "c", "ns", resource_version="7") is True
+    assert json.loads(recorder.requests[-1]["body"]) == {
+        "propagationPolicy": "Background", "preconditions": {"resourceVersion": "7"}}
+
+
 def test_reads_are_raw_json(api):
     verbs, recorder = api
     recorder.reply = lambda _req: Response(json.dumps({"kind": "Job", "metadata": {"x": 1}}),
@@ -85,8 +102,10 @@ def test_reads_are_raw_json(api):
 @pytest.mark.parametrize(("call", "status", "result"), [
     (lambda k: k.create_or_keep(JOB), 409, None),
     (lambda k: k.read_or_none("Job", "j", "ns"), 404, None),
-    (lambda k: k.delete_if_present("Job", "j", "ns"), 404, None),
-    (lambda k: k.delete_if_present("Job", "j", "ns", uid="u-1"), 409, None),
+    (lambda k: k.delete_if_present("Job", "j", "ns"), 404, False),
+    (lambda k: k.delete_if_present("Job", "j", "ns", uid="u-1"), 409, False),
+    (lambda k: k.delete_if_present("ConfigMap", "c", "ns", resource_version="7"), 409, False),
+    (lambda k: k.replace_if_unchanged(CONFIG_MAP), 409, None),
 ])
 def test_the_statuses_each_verb_promises_to_absorb(api, call, status, result):
     verbs, recorder = api
