@@ -51,6 +51,7 @@ LABEL_ACTION = "storeplatform.io/action"
 ANNOTATION_CREATED_AT = "storeplatform.io/created-at"
 ANNOTATION_PHASE = "storeplatform.io/phase"
 ANNOTATION_REASON = "storeplatform.io/reason"
+ANNOTATION_PHASE_AT = "storeplatform.io/phase-at"  # when the phase was marked (RFC 3339)
 ANNOTATION_EVENT_ID = "storeplatform.io/event-id"
 
 STORE_SELECTOR = LABEL_STORE  # every object of a store, the chart's included

@@ -6,12 +6,13 @@ Answers 202 with an empty body: a Knative subscriber's 2xx must be empty or a Cl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract
+from storeplatform import config, contract, intent
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import provision
@@ -21,9 +22,10 @@ SETTINGS = provision.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
-    """Decode the create event, provision the store."""
+    """Decode the create event, provision the store (unless a newer intent was recorded)."""
     store, engine = contract.parse_store_event(event.get_subject(), event.get_data())
-    return provision.provision(kube, store, engine, event.get_id(), settings)
+    wanted = intent.of_event(intent.CREATE, event, datetime.now(UTC))
+    return provision.create(kube, store, engine, wanted, settings)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:

@@ -6,12 +6,13 @@ Answers 202 with an empty body, also when there was no such store.
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract
+from storeplatform import config, contract, intent
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import deprovision
@@ -21,10 +22,12 @@ SETTINGS = deprovision.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
-    """Decode the delete event (its engine, if any, is ignored), deprovision the store."""
+    """Decode the delete event (its engine, if any, is ignored), deprovision the store
+    (unless a newer intent was recorded)."""
     store, _ = contract.parse_store_event(event.get_subject(), event.get_data(),
                                           check_engine=False)
-    return deprovision.deprovision(kube, store, event.get_id(), settings)
+    wanted = intent.of_event(intent.DELETE, event, datetime.now(UTC))
+    return deprovision.delete(kube, store, wanted, settings)
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:

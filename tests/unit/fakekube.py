@@ -28,6 +28,23 @@ def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def _json_patch(target: dict[str, Any], operations: list[Mapping[str, Any]]) -> None:
+    """RFC 6902 test/add/replace/remove on object paths; a failed test is the API's 422."""
+    for op in operations:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~")
+                          for part in op["path"].split("/")[1:]]
+        node = target
+        for part in parents:
+            node = node.setdefault(part, {})
+        if op["op"] == "test" and node.get(last) != op["value"]:
+            raise PlatformError(Kind.MISCONFIGURED, "kubernetes_rejected",
+                                f"JSON patch test of {op['path']} failed")
+        if op["op"] in ("add", "replace"):
+            node[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "remove":
+            node.pop(last, None)
+
+
 def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) -> bool:
     meta_labels = obj["metadata"].get("labels") or {}
     for part in filter(None, (labels or "").split(",")):
@@ -116,7 +133,10 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         if found is None:  # what Kube makes of a 404 on a patch
             raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {kind} {name}")
-        _merge(found, patch)
+        if isinstance(patch, list):
+            _json_patch(found, patch)
+        else:
+            _merge(found, patch)
         found["metadata"]["resourceVersion"] = self._version()
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
