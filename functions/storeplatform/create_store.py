@@ -16,7 +16,7 @@ from storeplatform import config, contract, intent
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import provision
-from storeplatform.lifecycle.jobs import Outcome
+from storeplatform.lifecycle.jobs import Outcome, check_settings
 
 SETTINGS = provision.SETTINGS
 
@@ -31,6 +31,7 @@ def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Ou
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
     """The create-store function (gunicorn 'storeplatform.create_store:create_app()')."""
     settings = config.start(SETTINGS, overrides)
+    check_settings(settings)
     verbs = kube or connect(settings)
     return function_app("create-store", (contract.CREATE,),
                         lambda event: handle(event, verbs, settings))

@@ -16,7 +16,7 @@ from storeplatform import config, contract, intent
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import deprovision
-from storeplatform.lifecycle.jobs import Outcome
+from storeplatform.lifecycle.jobs import Outcome, check_settings
 
 SETTINGS = deprovision.SETTINGS
 
@@ -33,6 +33,7 @@ def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Ou
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
     """The delete-store function (gunicorn 'storeplatform.delete_store:create_app()')."""
     settings = config.start(SETTINGS, overrides)
+    check_settings(settings)
     verbs = kube or connect(settings)
     return function_app("delete-store", (contract.DELETE,),
                         lambda event: handle(event, verbs, settings))

@@ -105,9 +105,10 @@ class Kube:
         return self._call("delete", kind, namespace, name, body=options,
                           tolerate=(404, 409) if preconditions else (404,)) is not None
 
-    def patch(self, kind: str, name: str, patch: Mapping[str, Any],
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any] | list[Obj],
               namespace: str | None = None) -> None:
-        """A strategic merge patch of the object (maps merge; a null value removes a key)."""
+        """A strategic merge patch of the object (maps merge; a null value removes a key);
+        a list is a JSON patch (RFC 6902), whose failed `test` is refused (422)."""
         self._call("patch", kind, namespace, name, obj=patch)
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,

@@ -31,7 +31,7 @@ LIFECYCLE_TYPES = ("io.storeplatform.store.ready", "io.storeplatform.store.faile
                    "io.storeplatform.store.deleted")
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600}
+          "HELM_TIMEOUT": "3m"}
 
 
 def custom(api) -> client.CustomObjectsApi:

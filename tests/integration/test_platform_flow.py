@@ -27,7 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 NS = "storeplatform"
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600}
+          "HELM_TIMEOUT": "3m"}
 
 
 class Platform:

@@ -1,0 +1,59 @@
+"""The runner's time budget: the Job deadline covers every attempt of every helm call."""
+
+import pytest
+
+from storeplatform import budget, runner
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600),
+                                               ("45", 45)])
+def test_helm_durations(text, seconds):
+    assert budget.duration_seconds(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["", "10x", "m", "0s", "-5m", "ten"])
+def test_bad_durations_are_refused(text):
+    with pytest.raises(ValueError):
+        budget.duration_seconds(text)
+
+
+def install_attempt_calls(timeout: str) -> list[list[str]]:
+    """Every helm call of one install attempt at its longest (a pending release repaired),
+    as the runner builds them."""
+    history = [{"revision": 1, "status": "deployed"}, {"revision": 2, "status": "pending-upgrade"}]
+    return [runner.history_args("store-a"),
+            runner.repair_args("store-a", history, timeout),
+            runner.install_args("store-a", "/chart", ["/v.yaml"], timeout),
+            runner.test_args("store-a", timeout)]
+
+
+@pytest.mark.parametrize("timeout", ["90s", "3m", "10m", "1h"])
+@pytest.mark.parametrize("backoff_limit", [0, 1, 2, 6])
+def test_the_job_deadline_covers_every_attempt_of_every_helm_call(timeout, backoff_limit):
+    per_attempt = sum(budget.helm_call_limit(args) for args in install_attempt_calls(timeout))
+    delete_attempt = budget.helm_call_limit(runner.uninstall_args("store-a", timeout))
+    assert delete_attempt <= per_attempt
+    assert budget.attempt_seconds(timeout) >= per_attempt + budget.ATTEMPT_OVERHEAD_SECONDS
+    waits = budget.pod_backoff_seconds(backoff_limit)
+    deadline = budget.job_deadline_seconds(timeout, backoff_limit)
+    assert deadline >= (backoff_limit + 1) * per_attempt + waits
+    assert deadline == ((backoff_limit + 1) * budget.attempt_seconds(timeout) + waits
+                        + budget.TERMINATION_GRACE_SECONDS)
+
+
+def test_the_default_settings_give_the_deadline_the_docs_state():
+    # HELM_TIMEOUT 10m, JOB_BACKOFF_LIMIT 2: 3 attempts of 60 + 3 x 660 + 60 s, 10 + 20 s of
+    # back-off between them, 30 s of grace (docs/contract.md "Runner Job").
+    assert budget.job_deadline_seconds("10m", 2) == 3 * 2100 + 30 + 30 == 6360
+
+
+def test_pod_backoff_doubles_and_is_capped():
+    assert [budget.pod_backoff_seconds(n) for n in range(4)] == [0, 10, 30, 70]
+    assert budget.pod_backoff_seconds(10) == 10 + 20 + 40 + 80 + 160 + 320 + 4 * 360
+
+
+def test_stopping_fits_in_the_grace_period():
+    # On SIGTERM: helm's stop, then the one namespace mark (a connect retried once, then the
+    # read, each with the runner's timeout); an interrupted runner announces nothing.
+    worst = budget.HELM_STOP_SECONDS + 3 * budget.RUNNER_KUBE_TIMEOUT
+    assert worst < budget.TERMINATION_GRACE_SECONDS
