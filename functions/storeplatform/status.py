@@ -68,9 +68,14 @@ def _pod_failure(pod: Obj) -> tuple[str, str] | None:
     for container in pod_status.get("containerStatuses") or []:
         terminated = (container.get("state") or {}).get("terminated") or {}
         when = terminated.get("finishedAt") or ""
+        code = int(terminated.get("exitCode") or 0)
         if terminated.get("reason") == "OOMKilled":
             return (when, "the runner was killed: out of memory (OOMKilled)")
-        if terminated.get("exitCode") and terminated.get("message"):
+        if code > 128:  # killed by a signal it could not handle: SIGKILL, the container's end
+            last = one_line(terminated.get("message") or "")
+            return (when, f"the runner was killed (signal {code - 128}, exit {code})"
+                    + (f"; its last output: {last}" if last else ""))
+        if code and terminated.get("message"):
             return (when, one_line(terminated["message"]))
     return None
 
@@ -247,11 +252,12 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
         status = READY
     elif install is not None or phase == READY:
         progress = f"waiting for {engine.storefront_title} to become available"
+    elif phase == PROVISIONING:  # the runner started (its Job existed) and is gone
+        status, failed_action = FAILED, contract.ACTION_INSTALL
+        reason = f"the install runner was {KILLED}; create the store again to retry"
     elif _stuck(mark_at or _created_at(ns), now):
         status, failed_action = FAILED, contract.ACTION_INSTALL
-        reason = (f"the install runner was {KILLED}; create the store again to retry"
-                  if phase == PROVISIONING else
-                  "no install Job ran for this store and none recorded a result; "
+        reason = ("no install Job ran for this store and none recorded a result; "
                   "create the store again to retry")
     else:
         progress = "waiting for the provisioning job"

@@ -222,20 +222,28 @@ def test_an_interrupted_runner_whose_pod_is_gone_keeps_the_reason_it_recorded():
     assert s["reason"] == "interrupted by SIGTERM during helm upgrade"
 
 
-@pytest.mark.parametrize(("phase", "reason_start"), [
-    ("provisioning", "the install runner was killed before it recorded a result"),
-    (None, "no install Job ran for this store"),
-])
-def test_a_store_whose_install_job_is_gone_without_a_result_is_failed(phase, reason_start):
-    namespace = ns(phase=phase)
-    namespace["metadata"]["annotations"]["storeplatform.io/phase-at"] = "2026-11-26T16:00:00Z"
-    later = NOW + timedelta(hours=2)  # the failed Job expired (JOB_TTL_SECONDS)
-    s = one(namespace, [], [], now=later)
+def test_a_runner_that_started_and_whose_job_is_gone_without_a_result_was_killed():
+    s = one(ns(phase="provisioning"), [], [])
     assert (s["status"], s["failedAction"]) == ("failed", "create")
-    assert s["reason"].startswith(reason_start) and s["reason"].endswith(
-        "create the store again to retry")
-    # Within the first minutes that is just a Job about to start.
-    assert one(namespace, [], [], now=NOW)["status"] == "provisioning"
+    assert s["reason"] == ("the install runner was killed before it recorded a result (out of "
+                           "memory, evicted, or stopped at the Job deadline), and its Job is "
+                           "gone; create the store again to retry")
+
+
+def test_a_store_whose_install_job_never_came_is_failed_after_a_while():
+    namespace = ns()
+    assert one(namespace, [], [], now=NOW)["status"] == "provisioning"  # about to start
+    s = one(namespace, [], [], now=NOW + timedelta(hours=2))
+    assert (s["status"], s["failedAction"]) == ("failed", "create")
+    assert s["reason"] == ("no install Job ran for this store and none recorded a result; "
+                           "create the store again to retry")
+
+
+def test_a_runner_killed_outright_says_so_with_its_last_output():
+    killed = pod("helm-install-store-a", "Failed", 137, "INFO helm upgrade --install store-a")
+    s = one(ns(phase="provisioning"), [failed_job()], [killed])
+    assert s["reason"] == ("the runner was killed (signal 9, exit 137); its last output: "
+                           "INFO helm upgrade --install store-a")
 
 
 def test_a_delete_whose_job_is_gone_without_a_result_is_failed_and_retried_by_delete():
