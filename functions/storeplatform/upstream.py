@@ -30,7 +30,12 @@ def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
 def list_view(list_url: str, timeout: float) -> Any:
     """The data of list-stores' answer to a store.list event."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
-    status, body, headers = send_event(list_url, event, timeout)
+    try:
+        status, body, headers = send_event(list_url, event, timeout)
+    except PlatformError as err:  # its words are about the Broker; this is list-stores
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            "list-stores is unreachable or failing, so the store list cannot "
+                            "be read right now; stores are unaffected, try again") from err
     if status >= 300:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered HTTP {status}")
