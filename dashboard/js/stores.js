@@ -135,7 +135,12 @@ function updateRow(row, store, now) {
   setLink(row.querySelector(".store__storefront"), storefront, `${store.name} storefront`);
   setLink(row.querySelector(".store__admin"), admin, `${store.name} admin`);
 
-  row.querySelector(".store__delete").hidden = status === "deleting";
+  // A delete that failed or was never delivered is retried by deleting again (docs/contract.md).
+  const retryDelete = status === "failed" && store.failedAction === "delete";
+  const remove = row.querySelector(".store__delete");
+  setText(remove, retryDelete ? "Retry delete" : "Delete");
+  remove.setAttribute("aria-label", `${retryDelete ? "Retry delete of" : "Delete"} ${store.name}`);
+  remove.hidden = status === "deleting";
 }
 
 function link(className, text) {

@@ -223,8 +223,9 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
     letter = _undelivered_delete(name, ns, current, dead_letters)
     if letter is not None and not terminating:
         status, failed_action = FAILED, contract.ACTION_DELETE
-        reason = one_line(f"delete was not delivered ({letter.get('error') or 'dead letter'}); "
-                          "delete again to retry")
+        # The error may be long (the function's whole answer): cut it, keep the way out.
+        error = one_line(str(letter.get("error") or "dead letter"), 200)
+        reason = f"delete was not delivered ({error}); delete again to retry"
     elif delete is not None or terminating or marked_deleting:
         status = DELETING
         if delete is not None and job_state(delete) == "failed" and not terminating:

@@ -285,6 +285,12 @@ def test_an_undelivered_delete_shows_on_its_store_until_a_newer_job_takes_over()
     assert retried["status"] == "deleting"
 
 
+def test_a_long_dead_letter_error_is_cut_but_the_retry_hint_stays():
+    long = letter() | {"error": "HTTP 500 " + "x" * 500}
+    reason = one(ns(), [job(state="succeeded")], [], [deployment()], letters=[long])["reason"]
+    assert len(reason) < 300 and reason.endswith("…); delete again to retry")
+
+
 @pytest.mark.parametrize("other", [
     letter(kind="create"),  # an undelivered create of a store that stands changes nothing
     letter(subject="store-b"),
