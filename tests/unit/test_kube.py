@@ -202,6 +202,11 @@ EVERY_VERB = {
     "list_items": lambda k: k.list_items("Pod", "ns", labels="a"),
     "dead-letter event": lambda k: k.create_or_keep(
         {"kind": "Event", "metadata": {"generateName": "dead-letter-", "namespace": "ns"}}),
+    "replace_if_unchanged": lambda k: k.replace_if_unchanged(CONFIG_MAP),
+    "json patch": lambda k: k.patch("Namespace", "store-a", [
+        {"op": "test", "path": "/metadata/name", "value": "store-a"}]),
+    "delete with resourceVersion": lambda k: k.delete_if_present(
+        "ConfigMap", "c", "ns", resource_version="7"),
 }
 
 
