@@ -15,7 +15,14 @@ ATTEMPT_OVERHEAD_SECONDS = 60
 # The Job controller waits 10 s, 20 s, 40 s ... (at most 6 min) before re-creating a
 # failed pod; that wait counts against activeDeadlineSeconds too.
 POD_BACKOFF_SECONDS, POD_BACKOFF_MAX_SECONDS = 10, 360
-INSTALL_CALLS_WITH_TIMEOUT = 3  # repair (rollback/uninstall), upgrade --install, test
+# Helm 4 gives the resource wait and each hook the full --timeout, one after the other
+# (pkg/action/upgrade.go: Wait(target, Timeout), then execHook(..., Timeout)): store-chart's
+# one post-install/post-upgrade hook makes `upgrade --install` two timeouts long. Repair
+# (rollback/uninstall, no hooks), uninstall and `helm test` (one test pod) take one each.
+# tests/unit/test_budget.py counts the chart's hooks against these.
+TIMEOUT_PERIODS = {"upgrade": 2}
+INSTALL_PERIODS = 1 + 2 + 1  # repair, upgrade --install, test
+INSTALL_CALLS_WITH_TIMEOUT = 3
 # On SIGTERM: helm gets this long to stop, then SIGKILL; the runner then records why.
 # Both together stay inside the pod's grace period.
 HELM_STOP_SECONDS = 10
@@ -42,17 +49,20 @@ def duration_seconds(text: str) -> int:
 
 
 def helm_call_limit(args: Sequence[str]) -> int:
-    """How long the runner lets one helm call run: its --timeout plus the grace."""
+    """How long the runner lets one helm call run: its --timeout as many times as helm may
+    spend it (TIMEOUT_PERIODS), plus the grace."""
     if "--timeout" not in args:
         return QUICK_CALL_SECONDS
-    return duration_seconds(args[args.index("--timeout") + 1]) + HELM_GRACE_SECONDS
+    periods = TIMEOUT_PERIODS.get(args[0], 1)
+    return periods * duration_seconds(args[args.index("--timeout") + 1]) + HELM_GRACE_SECONDS
 
 
 def attempt_seconds(helm_timeout: str) -> int:
-    """The longest one runner attempt can take (install: history, repair, install, test;
-    a delete, one uninstall, takes less)."""
-    per_call = duration_seconds(helm_timeout) + HELM_GRACE_SECONDS
-    return QUICK_CALL_SECONDS + INSTALL_CALLS_WITH_TIMEOUT * per_call + ATTEMPT_OVERHEAD_SECONDS
+    """The longest one runner attempt can take (install: history, repair, upgrade
+    --install, test; a delete, one uninstall, takes less)."""
+    timeout = duration_seconds(helm_timeout)
+    return (QUICK_CALL_SECONDS + INSTALL_PERIODS * timeout
+            + INSTALL_CALLS_WITH_TIMEOUT * HELM_GRACE_SECONDS + ATTEMPT_OVERHEAD_SECONDS)
 
 
 def pod_backoff_seconds(backoff_limit: int) -> int:

@@ -1,8 +1,10 @@
 """The runner's time budget: the Job deadline covers every attempt of every helm call."""
 
 import pytest
+import storechart
 
 from storeplatform import budget, runner
+from tests.conftest import unavailable
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600),
@@ -42,9 +44,38 @@ def test_the_job_deadline_covers_every_attempt_of_every_helm_call(timeout, backo
 
 
 def test_the_default_settings_give_the_deadline_the_docs_state():
-    # HELM_TIMEOUT 10m, JOB_BACKOFF_LIMIT 2: 3 attempts of 60 + 3 x 660 + 60 s, 10 + 20 s of
-    # back-off between them, 30 s of grace (docs/contract.md "Runner Job").
-    assert budget.job_deadline_seconds("10m", 2) == 3 * 2100 + 30 + 30 == 6360
+    # HELM_TIMEOUT 10m, JOB_BACKOFF_LIMIT 2: 3 attempts of 60 (history) + 660 (repair) +
+    # 1260 (upgrade --install: wait, then the hook) + 660 (test) + 60 s, 10 + 20 s of
+    # back-off between them, 30 s of grace (docs/contract.md "Kubernetes objects").
+    assert budget.helm_call_limit(runner.install_args("s", "/c", [], "10m")) == 1260
+    assert budget.job_deadline_seconds("10m", 2) == 3 * 2700 + 30 + 30 == 8160
+
+
+@pytest.fixture(scope="module")
+def chart_hooks() -> dict[str, int]:
+    helm = storechart.find_helm()
+    if not helm:
+        unavailable("helm not found: run `hack/controlplane/build.sh helm-kubectl`")
+    result = storechart.render(helm, "production")
+    assert result.returncode == 0, result.stderr
+    counts: dict[str, int] = {}
+    for doc in storechart.documents(result.stdout):
+        hooks = (doc["metadata"].get("annotations") or {}).get("helm.sh/hook", "")
+        for hook in filter(None, (h.strip() for h in hooks.split(","))):
+            counts[hook] = counts.get(hook, 0) + 1
+    return counts
+
+
+def test_the_timeout_periods_match_the_hooks_the_chart_has(chart_hooks):
+    """Each hook helm runs waits up to the whole --timeout: a hook added to store-chart
+    must raise the runner's budget too, or helm is killed while it legitimately waits."""
+    # upgrade --install: its pre hooks, the wait, its post hooks (as install or upgrade).
+    upgrade = max(chart_hooks.get(f"pre-{action}", 0) + 1 + chart_hooks.get(f"post-{action}", 0)
+                  for action in ("install", "upgrade"))
+    assert budget.TIMEOUT_PERIODS["upgrade"] >= upgrade, chart_hooks
+    assert chart_hooks.get("test", 0) <= 1  # helm test: one timeout per test pod
+    for no_hook in ("pre-rollback", "post-rollback", "pre-delete", "post-delete"):
+        assert chart_hooks.get(no_hook, 0) == 0, no_hook  # repair and uninstall: one each
 
 
 def test_pod_backoff_doubles_and_is_capped():
