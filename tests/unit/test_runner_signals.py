@@ -83,19 +83,26 @@ def namespace_patches(recorder) -> list:
             if r["method"] == "PATCH" and r["path"] == "/api/v1/namespaces/store-a"]
 
 
-def test_sigterm_reaches_helm_is_recorded_and_the_runner_exits_in_its_grace(tmp_path, api):
-    kubeconfig_path, recorder = api
-    proc = start_runner(tmp_path, kubeconfig_path)
+def terminate_mid_upgrade(proc: subprocess.Popen, tmp_path: Path) -> tuple[int, float, int, str]:
+    """SIGTERM to the runner only (as the kubelet signals PID 1) once helm upgrade runs:
+    (exit code, seconds it took to exit, helm's pid, the runner's stderr)."""
     try:
         helm_pid = int(wait_for(tmp_path / "helm-pid"))
         sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGTERM)  # the runner only, as the kubelet signals PID 1
+        os.kill(proc.pid, signal.SIGTERM)
         code = proc.wait(timeout=budget.TERMINATION_GRACE_SECONDS)
         took = time.monotonic() - sent
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     _, err = proc.communicate()
+    return code, took, helm_pid, err
+
+
+def test_sigterm_reaches_helm_is_recorded_and_the_runner_exits_in_its_grace(tmp_path, api):
+    kubeconfig_path, recorder = api
+    code, took, helm_pid, err = terminate_mid_upgrade(start_runner(tmp_path, kubeconfig_path),
+                                                      tmp_path)
     assert code == 1
     assert took < budget.TERMINATION_GRACE_SECONDS
     assert wait_for(tmp_path / "helm-signal") == "SIGTERM"  # passed on to the child
@@ -114,17 +121,8 @@ def test_sigterm_reaches_helm_is_recorded_and_the_runner_exits_in_its_grace(tmp_
 
 def test_a_helm_that_ignores_sigterm_is_killed_after_its_stop_time(tmp_path, api):
     kubeconfig_path, _ = api
-    proc = start_runner(tmp_path, kubeconfig_path, obey=False)
-    try:
-        helm_pid = int(wait_for(tmp_path / "helm-pid"))
-        sent = time.monotonic()
-        os.kill(proc.pid, signal.SIGTERM)
-        code = proc.wait(timeout=budget.TERMINATION_GRACE_SECONDS)
-        took = time.monotonic() - sent
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGKILL)
-    _, err = proc.communicate()
+    code, took, helm_pid, err = terminate_mid_upgrade(
+        start_runner(tmp_path, kubeconfig_path, obey=False), tmp_path)
     assert code == 1
     assert budget.HELM_STOP_SECONDS <= took < budget.TERMINATION_GRACE_SECONDS
     assert wait_for(tmp_path / "helm-signal") == "SIGTERM"
