@@ -21,7 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from storeplatform import contract
+from storeplatform import config, contract
 from storeplatform.errors import PlatformError
 from storeplatform.events import new_event, send_event
 from storeplatform.kube import Kube, connect
@@ -166,6 +166,7 @@ def announce(sink: str, event_type: str, store: str, reason: str | None) -> None
 
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    config.quiet_body_loggers()
     action = argv[1] if len(argv) > 1 else ""
     if action not in (contract.ACTION_INSTALL, contract.ACTION_DELETE):
         print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
