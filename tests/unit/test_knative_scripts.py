@@ -123,7 +123,13 @@ def test_rendered_manifests_carry_the_chosen_images_and_a_build_id(tmp_path):
             "sha256:0123abcd"
         (box,) = template["spec"]["containers"]
         assert box["image"] == "registry.invalid/team/functions:1.0"
-    assert text.count("registry.invalid/team/runner:1.0") == 2  # create- and delete-store
+    # create- and delete-store, and the admission policy's parameter (the only image a
+    # runner Job may run).
+    assert text.count("registry.invalid/team/runner:1.0") == 3
+    params = next(d for p in rendered for d in yaml.safe_load_all(p.read_text())
+                  if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] ==
+                  "storeplatform-admission")
+    assert params["data"]["runnerImage"] == "registry.invalid/team/runner:1.0"
 
 
 def test_without_docker_the_manifests_are_only_retagged(tmp_path):
