@@ -180,8 +180,8 @@ def start(cluster: Cluster, bin_dir: Path = DEFAULT_BIN_DIR,
           features: Mapping[str, str] = manifests.FEATURES) -> Knative:
     """Install Knative Eventing's release manifests (with the feature flags `features` in
     config-features: OIDC on by default, as `make up` sets it) and run its components, plus
-    the Serving stand-in; returns once the webhooks answer. Idempotent on a running
-    cluster."""
+    the Serving stand-in; returns once the webhooks answer. Already running: returned as it
+    is."""
     absent = missing(bin_dir, crds_dir)
     if absent:
         raise StartError(f"Knative Eventing is not built ({', '.join(absent)}): "
@@ -189,7 +189,11 @@ def start(cluster: Cluster, bin_dir: Path = DEFAULT_BIN_DIR,
     deadline = time.monotonic() + timeout
     layout = Layout(cluster.state_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
-    stop(cluster.state_dir)
+    names = (*manifests.START_ORDER, "serving")
+    if all(procs.is_running(layout.pid_file(name)) for name in names):
+        log.info("Knative Eventing already runs on this cluster")
+        return Knative(cluster, tuple(manifests.START_ORDER))
+    stop(cluster.state_dir)  # half running: start again from a clean slate
     docs = manifests.with_features(manifests.documents(eventing_dir(bin_dir) / "config"),
                                    features)
     webhook_configs = [d for d in docs if d["kind"] in WEBHOOK_CONFIGURATIONS]
