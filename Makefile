@@ -24,9 +24,9 @@ PIP_TOOLS_VENV := $(HOME)/.cache/storeplatform/pip-tools-venv
 lock: ## recompute requirements.lock and requirements-dev.lock (pip-compile --generate-hashes)
 	test -x $(PIP_TOOLS_VENV)/bin/pip-compile || { $(PYTHON) -m venv $(PIP_TOOLS_VENV) && \
 	  $(PIP_TOOLS_VENV)/bin/pip install -q pip-tools==7.6.2; }
-	$(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	$(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	  --no-header -o requirements.lock requirements.txt
-	$(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras \
+	$(PIP_TOOLS_VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras --no-emit-find-links \
 	  --no-header -o requirements-dev.lock requirements.txt requirements-dev.txt
 
 include $(wildcard hack/make/*.mk)
