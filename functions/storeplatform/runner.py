@@ -31,9 +31,9 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from storeplatform import budget, contract
+from storeplatform import budget, config, contract
 from storeplatform.errors import PlatformError
-from storeplatform.events import new_event, send_event
+from storeplatform.events import new_event, read_token, send_event
 from storeplatform.kube import Kube, connect
 from storeplatform.status import one_line
 
@@ -245,16 +245,20 @@ def start_phase(action: str) -> str:
     return "provisioning" if action == contract.ACTION_INSTALL else "deleting"
 
 
-def announce(sink: str, event_type: str, store: str, reason: str | None) -> None:
-    """Tell the Broker what happened (best effort; lifecycle events are informative)."""
+def announce(sink: str, event_type: str, store: str, reason: str | None,
+             token_file: str = "") -> None:
+    """Tell the Broker what happened (best effort; lifecycle events are informative), with
+    the pod's OIDC token for the Broker (token_file) when there is one."""
     if not sink:
         return
     data: dict[str, Any] = {"name": store}
     if reason:
         data["reason"] = reason
     try:
-        send_event(sink, new_event(event_type, contract.RUNNER_SOURCE, store, data),
-                   budget.ANNOUNCE_TIMEOUT)
+        event = new_event(event_type, contract.RUNNER_SOURCE, store, data)
+        status, _, _ = send_event(sink, event, budget.ANNOUNCE_TIMEOUT, read_token(token_file))
+        if status >= 300:
+            log.warning("the Broker refused %s: HTTP %s", event_type, status)
     except Exception as err:
         log.warning("could not announce %s: %s", event_type, one_line(str(err)))
 
@@ -262,6 +266,7 @@ def announce(sink: str, event_type: str, store: str, reason: str | None) -> None
 def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
          stop: Stop = STOP) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    config.quiet_body_loggers()
     action = argv[1] if len(argv) > 1 else ""
     if action not in (contract.ACTION_INSTALL, contract.ACTION_DELETE):
         print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
@@ -270,7 +275,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
     store = contract.validate_store_name(env.get("STORE_NAME"))
     kube = connect({"KUBECONFIG": env.get("KUBECONFIG", ""),
                     "KUBE_TIMEOUT": budget.RUNNER_KUBE_TIMEOUT})
-    sink = env.get("K_SINK", "")
+    sink, token_file = env.get("K_SINK", ""), env.get("BROKER_TOKEN_FILE", "")
     started = start_phase(action)
     try:
         mark(kube, store, started, None)
@@ -278,10 +283,10 @@ def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
             install(env, helm=helm)
             stop.check("the install")
             mark(kube, store, "ready", None, only_if=started)
-            announce(sink, contract.READY, store, None)
+            announce(sink, contract.READY, store, None, token_file)
         else:
             delete(env, helm=helm, kube=kube)
-            announce(sink, contract.DELETED, store, None)
+            announce(sink, contract.DELETED, store, None, token_file)
     except (RunnerError, KeyError, OSError) as err:
         reason = one_line(str(err) if not isinstance(err, KeyError)
                           else f"missing setting {err}")
@@ -291,7 +296,7 @@ def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
         # or a newer runner's mark stays as it is.
         mark(kube, store, "failed", reason, only_if=started)
         if not isinstance(err, Interrupted):
-            announce(sink, contract.FAILED, store, reason)
+            announce(sink, contract.FAILED, store, reason, token_file)
         _terminate(reason)
         return 1
     log.info("%s %s: done", action, store)

@@ -9,16 +9,17 @@ from typing import Any
 
 from storeplatform import contract
 from storeplatform.errors import Kind, PlatformError
-from storeplatform.events import new_event, parse_event, send_event
+from storeplatform.events import new_event, parse_event, read_token, send_event
 
 log = logging.getLogger(__name__)
 
 
 def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
-            timeout: float) -> str:
-    """Hand a store event to the Broker; its id. A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
+            timeout: float, token_file: str = "") -> str:
+    """Hand a store event to the Broker (with the OIDC token in token_file, if any); its id.
+    A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
     event = new_event(event_type, contract.GATEWAY_SOURCE, store, data)
-    status, body, _ = send_event(sink, event, timeout)
+    status, body, _ = send_event(sink, event, timeout, read_token(token_file))
     if status >= 300:
         log.warning("broker refused event %s: HTTP %s %s", event.get_id(), status, body[:200])
         raise PlatformError(Kind.UPSTREAM_REJECTED, "sink_rejected",
@@ -27,11 +28,12 @@ def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
     return event.get_id()
 
 
-def list_view(list_url: str, timeout: float) -> Any:
-    """The data of list-stores' answer to a store.list event."""
+def list_view(list_url: str, timeout: float, token_file: str = "") -> Any:
+    """The data of list-stores' answer to a store.list event (sent with the OIDC token in
+    token_file, if any)."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
     try:
-        status, body, headers = send_event(list_url, event, timeout)
+        status, body, headers = send_event(list_url, event, timeout, read_token(token_file))
     except PlatformError as err:  # its words are about the Broker; this is list-stores
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             "list-stores is unreachable or failing, so the store list cannot "

@@ -66,8 +66,9 @@ class ListStores:
     def __init__(self, devstack: dict[str, str]) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
+        # Sent list events by the gateway below, which has no OIDC token: no sender check.
         self.env = {"KUBECONFIG": str(Path(devstack["state_dir"]) / "list-stores.kubeconfig"),
-                    "PLATFORM_NAMESPACE": "storeplatform"}
+                    "PLATFORM_NAMESPACE": "storeplatform", "EVENT_AUTH": "none"}
         self.proc: subprocess.Popen | None = None
 
     def up(self) -> None:
@@ -83,14 +84,16 @@ class ListStores:
 
 @pytest.fixture
 def flaky_list(devstack: dict[str, str]) -> Iterator[dict[str, object]]:
-    """A gateway (with the dashboard) in front of the stack's Broker and ListStores."""
+    """A gateway (with the dashboard, open: GATEWAY_AUTH=none, a loopback-only test process)
+    in front of the stack's Broker and ListStores."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     lister = ListStores(devstack)
     lister.up()
     port = free_port()
     gateway = serve("storeplatform.gateway:create_app()", port,
                     {"K_SINK": devstack["broker"], "LIST_URL": lister.url,
-                     "DASHBOARD_DIR": str(ROOT / "dashboard")}, ARTIFACTS / "gateway-2.log")
+                     "DASHBOARD_DIR": str(ROOT / "dashboard"), "GATEWAY_AUTH": "none"},
+                    ARTIFACTS / "gateway-2.log")
     url = f"http://127.0.0.1:{port}"
     try:
         wait_healthy(url, gateway)
@@ -141,7 +144,8 @@ def test_a_dead_lettered_delete_is_retried_from_the_dashboard(page: Page,
     name = f"store-retry-{secrets.token_hex(3)}"
     request = urllib.request.Request(f"{devstack['gateway']}/stores/{name}", data=b"{}",
                                      method="POST",
-                                     headers={"Content-Type": "application/json"})
+                                     headers={"Content-Type": "application/json",
+                                              "Authorization": f"Bearer {devstack['token']}"})
     with urllib.request.urlopen(request, timeout=60) as answer:
         assert answer.status == 202
     page.goto(devstack["dashboard"])

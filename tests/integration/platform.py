@@ -36,13 +36,16 @@ ROOT = Path(__file__).resolve().parents[2]
 NS = "storeplatform"
 FUNCTIONS = ("create-store", "delete-store", "list-stores")
 CREATE, DELETE = "io.storeplatform.store.create", "io.storeplatform.store.delete"
+# Events are posted here directly, as no Broker would: the sender check is opted out of
+# (EVENT_AUTH=none, docs/security.md); tests/integration/test_event_auth.py covers it.
+DIRECT = {"EVENT_AUTH": "none"}
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev", "PLATFORM_NAMESPACE": NS,
-          "HELM_TIMEOUT": "3m"}
+          "HELM_TIMEOUT": "3m"} | DIRECT
 SETTINGS = {
     "create-store": RUNNER | {"RUNNER_CHART_PATH": str(ROOT / "store-chart"),
                               "STORE_VALUES_PROFILE": "local"},
     "delete-store": RUNNER,
-    "list-stores": {"PLATFORM_NAMESPACE": NS},
+    "list-stores": {"PLATFORM_NAMESPACE": NS} | DIRECT,
 }
 RETRIED = {404, 408, 409, 429}  # and every 5xx: what the Broker retries (docs/contract.md)
 
@@ -214,10 +217,14 @@ class Functions:
         for namespace in namespaces:
             bindings += [f"{namespace}/{b.metadata.name}" for b in
                          rbac.list_namespaced_role_binding(namespace, _request_timeout=10).items]
+        accounts = [a.metadata.name for a in
+                    core.list_namespaced_service_account(NS, _request_timeout=10).items
+                    if a.metadata.name in {f"storeplatform-runner-{n}" for n in names}]
         return {
             "namespaces": sorted(namespaces),
             "jobs": sorted(j.metadata.name for j in self.jobs(names)),
             "secrets": ours(core.list_namespaced_secret(NS, _request_timeout=10).items),
+            "runner accounts": sorted(accounts),
             "intent records": ours(core.list_namespaced_config_map(NS,
                                                                    _request_timeout=10).items),
             "role bindings": sorted(bindings),

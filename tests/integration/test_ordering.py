@@ -47,8 +47,8 @@ def nothing_but(left: dict[str, list[str]], **kinds: list[str]) -> bool:
     pods counting as part of their Job (they go with it at its TTL)."""
     jobs = kinds.get("jobs", [])
     pods = [p for p in left["runner pods"] if not any(p.startswith(j + "-") for j in jobs)]
-    expected = {"namespaces": [], "jobs": [], "secrets": [], "intent records": [],
-                "role bindings": []} | kinds
+    expected = {"namespaces": [], "jobs": [], "secrets": [], "runner accounts": [],
+                "intent records": [], "role bindings": []} | kinds
     return {k: v for k, v in left.items() if k != "runner pods"} == expected and pods == []
 
 
@@ -114,7 +114,8 @@ def test_s3_a_retried_old_delete_does_not_destroy_the_store_made_again(functions
     left = listed("S3", functions, [name])
     assert nothing_but(left, namespaces=[name], jobs=[f"helm-install-{name}"],
                        secrets=[f"helm-install-{name}"],
-                       **{"intent records": [f"intent-{name}"],
+                       **{"runner accounts": [f"storeplatform-runner-{name}"],
+                          "intent records": [f"intent-{name}"],
                           "role bindings": [f"{name}/storeplatform-runner"]}), left
     acknowledged(functions, Event(DELETE, name, "s3-delete-2", now()))
     assert functions.settle([name]) == {name: None}

@@ -158,12 +158,13 @@ class OrderingMachine(RuleBasedStateMachine):
             assert view is not None and view["status"] == "ready", view
             expected = {"namespaces": [name], "jobs": [f"helm-install-{name}"],
                         "secrets": [f"helm-install-{name}"],
+                        "runner accounts": [f"storeplatform-runner-{name}"],
                         "intent records": [f"intent-{name}"],
                         "role bindings": [f"{name}/storeplatform-runner"]}
             allowed_jobs = {f"helm-install-{name}"}
         else:
             assert view is None, view
-            expected = {"namespaces": [], "jobs": [], "secrets": [],
+            expected = {"namespaces": [], "jobs": [], "secrets": [], "runner accounts": [],
                         "intent records": [f"intent-{name}"], "role bindings": []}
             allowed_jobs = {f"helm-delete-{name}"}  # a finished one, until its TTL
         left = converged(self.functions, name, expected, allowed_jobs)

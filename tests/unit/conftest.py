@@ -22,6 +22,15 @@ class Untouchable:
                              "that should have been rejected first")
 
 
+@pytest.fixture(autouse=True)
+def open_harness(monkeypatch):
+    """Unit tests drive the apps directly, as no Broker or browser would: the environment
+    opts out of the sender checks (EVENT_AUTH=none) and the gateway token (GATEWAY_AUTH=none)
+    the way docs/security.md documents. Tests of those checks set them explicitly."""
+    monkeypatch.setenv("EVENT_AUTH", "none")
+    monkeypatch.setenv("GATEWAY_AUTH", "none")
+
+
 @pytest.fixture
 def untouchable():
     return Untouchable()

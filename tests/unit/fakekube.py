@@ -3,8 +3,8 @@
 It fakes the verbs only, not the Kubernetes API: create keeps what stands (None), read of
 a missing object is None, delete of a missing one (or of another uid or resourceVersion) is a
 no-op, an object with finalizers is only marked for deletion, patch merges (None removes a
-key), every write gives the object a new resourceVersion and replace_if_unchanged is refused
-(None) when the version it carries is not the stored one.
+key), every write gives the object a new resourceVersion and a replace carrying another version
+than the stored one is refused (RETRY_LATER kubernetes_conflict, as Kube makes of a 409).
 """
 
 from __future__ import annotations
@@ -91,15 +91,16 @@ class FakeKube:
                                      "resourceVersion": self._version()}
             self.objects[key] = replaced
 
-    def replace_if_unchanged(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
+    def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
         meta = obj["metadata"]
-        self.calls.append(("replace", obj["kind"], meta["name"]))
         key = (obj["kind"], meta.get("namespace"), meta["name"])
+        self.calls.append(("replace", obj["kind"], meta["name"]))
         kept = self.objects.get(key)
-        if kept is None:  # what Kube makes of a 404 on a replace
+        if kept is None:
             raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {meta['name']}")
-        if meta.get("resourceVersion") != kept["metadata"]["resourceVersion"]:
-            return None
+        version = meta.get("resourceVersion")
+        if version and version != kept["metadata"].get("resourceVersion"):
+            raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", "changed meanwhile")
         replaced = copy.deepcopy(dict(obj))
         replaced["metadata"] |= {"uid": kept["metadata"]["uid"],
                                  "creationTimestamp": kept["metadata"]["creationTimestamp"],
@@ -154,7 +155,7 @@ class FakeKube:
         meta["name"] = name or meta["name"]
         meta.setdefault("uid", f"uid-{self._serial}")
         meta.setdefault("creationTimestamp", self._now())
-        meta["resourceVersion"] = self._version()
+        meta.setdefault("resourceVersion", self._version())
         self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
         return stored
 

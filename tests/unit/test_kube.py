@@ -77,12 +77,16 @@ def test_delete_with_uid_sends_a_precondition_and_background_propagation(api):
         "propagationPolicy": "Background", "preconditions": {"uid": "u-1"}}
 
 
-def test_replace_if_unchanged_puts_the_version_it_read(api):
+def test_replace_puts_the_version_it_read_and_a_409_is_a_conflict(api):
     verbs, recorder = api
-    assert verbs.replace_if_unchanged(CONFIG_MAP) == {"items": [], "metadata": {}}
+    verbs.replace(CONFIG_MAP)
     request = recorder.requests[-1]
     assert (request["method"], request["path"]) == ("PUT", "/api/v1/namespaces/ns/configmaps/c")
     assert json.loads(request["body"])["metadata"]["resourceVersion"] == "7"
+    recorder.reply = status_reply(409)
+    with pytest.raises(PlatformError) as err:
+        verbs.replace(CONFIG_MAP)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "kubernetes_conflict")
 
 
 def test_delete_with_a_resource_version_sends_that_precondition(api):
@@ -105,7 +109,6 @@ def test_reads_are_raw_json(api):
     (lambda k: k.delete_if_present("Job", "j", "ns"), 404, False),
     (lambda k: k.delete_if_present("Job", "j", "ns", uid="u-1"), 409, False),
     (lambda k: k.delete_if_present("ConfigMap", "c", "ns", resource_version="7"), 409, False),
-    (lambda k: k.replace_if_unchanged(CONFIG_MAP), 409, None),
 ])
 def test_the_statuses_each_verb_promises_to_absorb(api, call, status, result):
     verbs, recorder = api
@@ -130,16 +133,18 @@ def test_create_or_replace_replaces_what_stands(api):
     (404, Kind.RETRY_LATER, "kubernetes_conflict"),
     (422, Kind.MISCONFIGURED, "kubernetes_rejected"),
 ])
-def test_other_statuses_become_platform_errors(api, status, kind, code):
+def test_other_statuses_become_platform_errors(api, status, kind, code, caplog):
     verbs, recorder = api
     recorder.reply = status_reply(status, message='secrets "s" is forbidden: User "sa-x"')
-    with pytest.raises(PlatformError) as err:
+    with caplog.at_level("WARNING", logger="storeplatform.kube"), \
+            pytest.raises(PlatformError) as err:
         verbs.patch("Secret", "s", {"metadata": {}}, "ns")
     assert (err.value.kind, err.value.code) == (kind, code)
-    if status == 403:  # what was refused, and to whom: an operator can fix the RBAC
-        assert 'User "sa-x"' in err.value.message
-    else:  # nothing of the API server's text beyond the status
-        assert "sa-x" not in err.value.message
+    # Nothing of the API server's text reaches the answer (it travels to dead letters).
+    assert "sa-x" not in err.value.message
+    if status == 403:  # what was refused, and to whom, is in the function's log
+        assert "patch Secret" in err.value.message
+        assert 'User "sa-x"' in caplog.text
 
 
 def test_an_unreachable_api_server_is_upstream_unavailable(tmp_path):
@@ -202,7 +207,7 @@ EVERY_VERB = {
     "list_items": lambda k: k.list_items("Pod", "ns", labels="a"),
     "dead-letter event": lambda k: k.create_or_keep(
         {"kind": "Event", "metadata": {"generateName": "dead-letter-", "namespace": "ns"}}),
-    "replace_if_unchanged": lambda k: k.replace_if_unchanged(CONFIG_MAP),
+    "replace": lambda k: k.replace(CONFIG_MAP),
     "json patch": lambda k: k.patch("Namespace", "store-a", [
         {"op": "test", "path": "/metadata/name", "value": "store-a"}]),
     "delete with resourceVersion": lambda k: k.delete_if_present(

@@ -10,7 +10,7 @@ from typing import Any
 from storeplatform import contract, manifests
 from storeplatform.intent import Intent
 from storeplatform.kube import Kube
-from storeplatform.lifecycle import intents, jobs, namespaces
+from storeplatform.lifecycle import identity, intents, jobs, namespaces
 
 SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | intents.SETTINGS
 
@@ -31,7 +31,6 @@ def deprovision(kube: Kube, store: str, event_id: str,
                 settings: Mapping[str, Any]) -> jobs.Outcome:
     """Everything one delete event does; safe to repeat."""
     platform_ns = settings["PLATFORM_NAMESPACE"]
-    binding = manifests.runner_role_binding(store, platform_ns)
     job = manifests.runner_job(contract.ACTION_DELETE, store, event_id, settings)
 
     install = kube.read_or_none("Job", contract.job_name(contract.ACTION_INSTALL, store),
@@ -43,6 +42,7 @@ def deprovision(kube: Kube, store: str, event_id: str,
         jobs.remove(kube, install)  # stops a running create; its pod is killed
     if namespace is None:
         return jobs.Outcome(None, note="store does not exist; nothing to do")
-    if not namespaces.is_terminating(namespace):  # a terminating one refuses new objects
-        kube.create_or_keep(binding)
+    # A terminating namespace refuses new objects: its binding stays as it is.
+    identity.ensure(kube, store, namespace, platform_ns,
+                    bind=not namespaces.is_terminating(namespace))
     return jobs.start_once(kube, job, event_id)

@@ -25,6 +25,7 @@ SETTINGS: dict[str, Any] = {
     "MAX_CLOCK_SKEW_SECONDS": 300.0,  # how far in the future an event time may be
 }
 CLAIM_ATTEMPTS = 3
+CONFLICT_CODE = "kubernetes_conflict"  # what Kube makes of a 409 (or a 404) on a replace
 SWEEP_LIMIT = 20  # records removed per delete event at most: the sweep stays cheap
 
 Clock = Callable[[], datetime]
@@ -64,8 +65,7 @@ def claim(kube: Kube, store: str, wanted: Intent, settings: Mapping[str, Any],
             lease_until=intent.lease_end(now, float(settings["INTENT_LEASE_SECONDS"])),
             expires=True, previous=record,
             resource_version=(obj.get("metadata") or {}).get("resourceVersion") if obj else None)
-        stored = (kube.create_or_keep(body) if obj is None
-                  else kube.replace_if_unchanged(body))
+        stored = kube.create_or_keep(body) if obj is None else _replace_unless_changed(kube, body)
         if stored is not None:
             return intent.read_record(stored), None
     raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict",
@@ -83,10 +83,21 @@ def release(kube: Kube, store: str, held: Record, settings: Mapping[str, Any], *
                                 lease_until=None, expires=expires, previous=held,
                                 resource_version=held.resource_version)
     try:
-        if kube.replace_if_unchanged(body) is None:
+        if _replace_unless_changed(kube, body) is None:
             log.warning("intent record of %s changed while held; left as it is", store)
     except PlatformError as err:
         log.warning("could not release the intent record of %s: %s", store, err.message)
+
+
+def _replace_unless_changed(kube: Kube, body: Obj) -> Obj | None:
+    """Write the record at the version it was read at; None when it changed (or went)
+    meanwhile: the caller reads it again."""
+    try:
+        return kube.replace(body)
+    except PlatformError as err:
+        if err.code == CONFLICT_CODE:
+            return None
+        raise
 
 
 class Leased:

@@ -61,9 +61,12 @@ def record(kube) -> dict:
 
 
 def delete_finished(kube):
-    """What the delete runner leaves: its Job finished, the namespace (and all in it) gone."""
+    """What the delete runner leaves: its Job finished, the namespace gone, and with it all
+    in it and what it owns (the store's runner account)."""
     kube.set_job_state(DELETE_JOB, NS, "succeeded")
-    for key in [k for k in kube.objects if k[1] == "store-a" or k[0] == "Namespace"]:
+    owned = ("ServiceAccount", NS, contract.runner_account("store-a"))
+    for key in [k for k in kube.objects
+                if k[1] == "store-a" or k[0] == "Namespace" or k == owned]:
         del kube.objects[key]
 
 
