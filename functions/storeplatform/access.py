@@ -35,7 +35,9 @@ def cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if origin and origin in allowed_origins(current_app.config["ALLOWED_ORIGINS"]):
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = ("Authorization, Content-Type, "
+                                                            "If-None-Match")
+        response.headers["Access-Control-Expose-Headers"] = "ETag"  # for If-None-Match polls
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
         response.headers["Vary"] = "Origin"
     return response

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import logging
 import os
 from collections.abc import Mapping
 from typing import Any
+
+from storeplatform import logs
 
 REQUIRED = object()
 
@@ -43,8 +44,8 @@ def load(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """One line per record, to stderr, for every service."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """One JSON object per line, to stderr, for every service (storeplatform.logs)."""
+    logs.setup(level)
 
 
 def start(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

@@ -12,23 +12,36 @@ from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
 from storeplatform import config, contract
-from storeplatform.app import function_app
+from storeplatform.app import add_function, function_app
+from storeplatform.events import request_facts
 from storeplatform.kube import Kube, connect
-from storeplatform.lifecycle import provision
+from storeplatform.lifecycle import owner_access, provision
 from storeplatform.lifecycle.jobs import Outcome
 
-SETTINGS = provision.SETTINGS
+SETTINGS = provision.SETTINGS | owner_access.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
     """Decode the create event, provision the store."""
     store, engine = contract.parse_store_event(event.get_subject(), event.get_data())
-    return provision.provision(kube, store, engine, event.get_id(), settings)
+    return provision.provision(kube, store, engine, event.get_id(),
+                               settings | request_facts(event))
+
+
+def reset_admin_password(event: BaseCloudEvent, kube: Kube,
+                         settings: Mapping[str, Any]) -> Outcome:
+    """Decode the reset event, start the store's admin-password reset Job."""
+    store = contract.parse_reset_event(event.get_subject(), event.get_data())
+    return owner_access.reset(kube, store, event.get_id(), settings | request_facts(event))
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
-    """The create-store function (gunicorn 'storeplatform.create_store:create_app()')."""
+    """The create-store function (gunicorn 'storeplatform.create_store:create_app()');
+    POST /admin-password takes admin-password resets (their own Trigger)."""
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
-    return function_app("create-store", (contract.CREATE,),
-                        lambda event: handle(event, verbs, settings))
+    app = function_app("create-store", (contract.CREATE,),
+                       lambda event: handle(event, verbs, settings))
+    add_function(app, "/admin-password", "create-store", (contract.RESET_ADMIN_PASSWORD,),
+                 lambda event: reset_admin_password(event, verbs, settings))
+    return app
