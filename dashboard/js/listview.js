@@ -69,6 +69,7 @@ export class ListView {
       const count = chip.querySelector(".chip__count");
       const text = String(counts[status] ?? 0);
       if (count.textContent !== text) count.textContent = text;
+      count.toggleAttribute("data-zero", text === "0");
       chip.setAttribute("aria-pressed", String((chip.dataset.status || null) === this.status));
     }
     const view = this.view ?? (stores.length >= COMPACT_FROM ? "compact" : "cards");

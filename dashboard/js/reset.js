@@ -31,6 +31,8 @@ export class ResetDialog {
     this.run = 0; // bumps on every open/close: a late answer of an earlier run is ignored
 
     this.cancel.addEventListener("click", () => this.dialog.close());
+    // Escape fires "cancel" at once and "close" a moment later: forget on both.
+    this.dialog.addEventListener("cancel", () => this.forget());
     this.dialog.addEventListener("close", () => this.forget());
     this.form.addEventListener("submit", (event) => {
       event.preventDefault();

@@ -129,7 +129,8 @@ export class StoreList {
     const actions = el("div", "store__actions");
     const retry = button("button button--primary-ghost store__retry", "Retry");
     retry.addEventListener("click", () => this.handlers.onRetry(this.stores.get(name)));
-    const reset = button("button button--ghost store__reset", "Reset admin password");
+    const reset = button("button button--ghost store__reset", "Reset ");
+    reset.append(el("span", "store__reset-long", "admin "), "password");
     reset.setAttribute("aria-label", `Reset the admin password of ${name}`);
     reset.addEventListener("click", () => this.handlers.onReset(this.stores.get(name)));
     const remove = button("button button--danger-ghost store__delete", "Delete");
