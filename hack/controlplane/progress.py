@@ -25,6 +25,7 @@ from pathlib import Path
 
 PREFIX = "[controlplane]"
 REDRAW_SECONDS = 1.0
+UNKNOWN_TOTAL_EVERY = 30.0
 MIN_SAMPLE = (20, 10.0)  # packages and seconds measured before the rate is trusted
 
 
@@ -52,6 +53,7 @@ class Line:
         self.stream = stream
         self.tty = stream.isatty()
         self.printed_decile = -1
+        self.printed_at = -UNKNOWN_TOTAL_EVERY
         self.width = 0
 
     def show(self, text: str, fraction: float | None = None) -> None:
@@ -62,12 +64,19 @@ class Line:
             self.width = len(line)
             self.stream.flush()
             return
-        decile = -1 if fraction is None else int(fraction * 10)
-        if decile > self.printed_decile:
-            self.printed_decile = decile
+        # Not a terminal (CI, a log): a line per 10 %, or every 30 s when the total is unknown.
+        if fraction is None:
+            due = time.monotonic() - self.printed_at >= UNKNOWN_TOTAL_EVERY
+        else:
+            due = int(fraction * 10) > self.printed_decile
+            self.printed_decile = max(self.printed_decile, int(fraction * 10))
+        if due:
+            self.printed_at = time.monotonic()
             print(line, file=self.stream, flush=True)
 
     def done(self, text: str) -> None:
+        self.printed_decile = -1  # the next part of the step starts its own count
+        self.printed_at = -UNKNOWN_TOTAL_EVERY
         line = f"{PREFIX} {self.name}: {text}"
         if self.tty:
             pad = max(0, self.width - len(line))
@@ -193,8 +202,9 @@ def compile_with_progress(line: Line, what: str, command: list[str], cwd: Path, 
         elapsed = time.monotonic() - started
         if total:
             shown = min(now_done, total)
-            text = (f"compiling {what}: {shown}/{total} packages "
-                    f"({100 * shown // total} %), {estimate(shown, total, elapsed, previous)}")
+            rest = ("linking" if shown == total
+                    else estimate(shown, total, elapsed, previous))
+            text = f"compiling {what}: {shown}/{total} packages ({100 * shown // total} %), {rest}"
             line.show(text, shown / total)
         else:
             line.show(f"compiling {what}: {now_done} packages, "
