@@ -3,6 +3,8 @@
 
 import { parseTime } from "./time.js";
 
+export { duration } from "./time.js";
+
 export const STEPS = [
   ["queued", "queued"],
   ["install", "helm install"],
@@ -49,14 +51,4 @@ export function timelineSteps(timeline, status, now, createdAt) {
 
 function seconds(from, to) {
   return Math.max(0, Math.round((to.getTime() - from.getTime()) / 1000));
-}
-
-/** "42 s", "3 min 05 s", "1 h 02 min". */
-export function duration(total) {
-  const hours = Math.floor(total / 3600);
-  const minutes = Math.floor((total % 3600) / 60);
-  const secs = total % 60;
-  if (hours > 0) return `${hours} h ${String(minutes).padStart(2, "0")} min`;
-  if (minutes > 0) return `${minutes} min ${String(secs).padStart(2, "0")} s`;
-  return `${secs} s`;
 }

@@ -95,8 +95,8 @@ def reset_job(store: str, hook: Mapping[str, Any]) -> Obj:
     box = spec["containers"][0]
     user_file, password_file = f"{SECRET_MOUNT}/user", f"{SECRET_MOUNT}/password"
     box["command"] = ["/bin/sh", "-ec",
-                      f'exec php -d memory_limit=256M /usr/local/bin/wp --no-color user update '
-                      f'"$(cat {user_file})" {" ".join(WP_ARGS)} < {password_file}']
+                      f'exec wp --no-color user update "$(cat {user_file})" '
+                      f'{" ".join(WP_ARGS)} < {password_file}']
     box.pop("args", None)
     box["volumeMounts"] = [m for m in box.get("volumeMounts") or [] if m["name"] != "scripts"]
     box["volumeMounts"].append({"name": COMPONENT, "mountPath": SECRET_MOUNT, "readOnly": True})

@@ -10,13 +10,7 @@ from pathlib import Path
 
 import pytest
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # conftest's fixtures skip (or fail under CI) with the reason
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("Playwright is missing: make venv", allow_module_level=True)
-
+from tests.browser.sync_api import Page, expect
 from tests.helpers import standin_accepts
 
 pytestmark = pytest.mark.browser

@@ -18,23 +18,15 @@ import time
 import urllib.request
 from collections import Counter
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # conftest's fixtures skip (or fail under CI) with the reason
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("Playwright is missing: make venv", allow_module_level=True)
-
 from tests import synthetic
+from tests.browser.conftest import ARTIFACTS, ROOT
+from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "artifacts" / "browser"
 DOCS_SCREENSHOT = ROOT / "docs" / "screenshots" / "dashboard-500.png"
 COUNT = 500
 READY_TIMEOUT_S = 300  # 350 storefront Deployments for KWOK and the controllers
