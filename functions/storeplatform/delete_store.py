@@ -13,6 +13,7 @@ from flask import Flask
 
 from storeplatform import config, contract, eventauth
 from storeplatform.app import function_app
+from storeplatform.events import request_facts
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import deprovision
 from storeplatform.lifecycle.jobs import Outcome
@@ -24,7 +25,7 @@ def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Ou
     """Decode the delete event (its engine, if any, is ignored), deprovision the store."""
     store, _ = contract.parse_store_event(event.get_subject(), event.get_data(),
                                           check_engine=False)
-    return deprovision.deprovision(kube, store, event.get_id(), settings)
+    return deprovision.deprovision(kube, store, event.get_id(), settings | request_facts(event))
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:

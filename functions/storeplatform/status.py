@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
-from storeplatform import contract, engines
+from storeplatform import advice, contract, engines, logs, timeline
 from storeplatform.engines.engine import Engine
 
 PROVISIONING, READY, FAILED, DELETING = "provisioning", "ready", "failed", "deleting"
@@ -66,7 +66,7 @@ def _failure_reason(job: Obj, pods: list[Obj]) -> str:
             if terminated.get("exitCode") and terminated.get("message"):
                 messages.append((terminated.get("finishedAt") or "", terminated["message"]))
     if messages:
-        return one_line(max(messages)[1])
+        return one_line(logs.message_of(one_line(max(messages)[1], limit=4096)))
     cond = _condition(job, "Failed") or _condition(job, "FailureTarget") or {}
     return one_line(cond.get("message") or cond.get("reason") or "provisioning job failed")
 
@@ -170,6 +170,7 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
         progress = "waiting for the provisioning job"
 
     storefront, admin = _urls(engine, ingresses)
+    steps = timeline.of_store(ns, install)
     return {
         "name": name,
         "engine": _labels(ns).get(contract.LABEL_ENGINE, engines.DEFAULT),
@@ -179,6 +180,9 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
         "storefrontUrl": storefront,
         "adminUrl": admin,
         "createdAt": _created_at(ns),
+        "timeline": steps,
+        "nextStep": advice.next_step(name, reason, timeline.failed_step(steps))
+        if status == FAILED else None,
     }
 
 
