@@ -8,7 +8,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 HELM_GRACE_SECONDS = 60  # beyond helm's own --timeout before the runner kills it
-QUICK_CALL_SECONDS = 60  # helm calls without --timeout (history)
+QUICK_CALL_SECONDS = 60  # helm calls without --timeout (history, status)
+QUICK_CALLS = 2  # an install's `helm history` and the timeline's `helm status`
 # Process start, the namespace marks and the Broker announcement of one attempt (each
 # Kubernetes call has a 5 s timeout in the runner, the announcement 3 s).
 ATTEMPT_OVERHEAD_SECONDS = 60
@@ -59,9 +60,9 @@ def helm_call_limit(args: Sequence[str]) -> int:
 
 def attempt_seconds(helm_timeout: str) -> int:
     """The longest one runner attempt can take (install: history, repair, upgrade
-    --install, test; a delete, one uninstall, takes less)."""
+    --install, status, test; a delete, one uninstall, takes less)."""
     timeout = duration_seconds(helm_timeout)
-    return (QUICK_CALL_SECONDS + INSTALL_PERIODS * timeout
+    return (QUICK_CALLS * QUICK_CALL_SECONDS + INSTALL_PERIODS * timeout
             + INSTALL_CALLS_WITH_TIMEOUT * HELM_GRACE_SECONDS + ATTEMPT_OVERHEAD_SECONDS)
 
 

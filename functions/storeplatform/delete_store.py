@@ -14,6 +14,7 @@ from flask import Flask
 
 from storeplatform import config, contract, eventauth, intent
 from storeplatform.app import function_app
+from storeplatform.events import request_facts
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import deprovision
 from storeplatform.lifecycle.jobs import Outcome, check_settings
@@ -27,7 +28,7 @@ def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Ou
     store, _ = contract.parse_store_event(event.get_subject(), event.get_data(),
                                           check_engine=False)
     wanted = intent.of_event(intent.DELETE, event, datetime.now(UTC))
-    return deprovision.delete(kube, store, wanted, settings)
+    return deprovision.delete(kube, store, wanted, settings | request_facts(event))
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:

@@ -7,6 +7,7 @@ import logging
 import urllib.error
 import urllib.request
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
+from storeplatform import tracing
 from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
@@ -81,8 +83,8 @@ def _check_structured(body: bytes) -> None:
 
 
 def new_event(event_type: str, source: str, subject: str | None,
-              data: dict[str, Any]) -> CloudEvent:
-    """A JSON CloudEvent with a fresh id and time."""
+              data: dict[str, Any], traceparent: str | None = None) -> CloudEvent:
+    """A JSON CloudEvent with a fresh id and time (and the trace it belongs to, if given)."""
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,
@@ -90,7 +92,22 @@ def new_event(event_type: str, source: str, subject: str | None,
     }
     if subject:
         attributes["subject"] = subject
+    if traceparent:
+        attributes[tracing.EXTENSION] = traceparent
     return CloudEvent(attributes=attributes, data=data)
+
+
+def request_facts(event: BaseCloudEvent) -> dict[str, str]:
+    """What a runner Job learns of the request that started it (manifests.REQUEST_FACTS):
+    its event id, when it was asked for (the event's time, else now), the trace to continue
+    (a child span)."""
+    trace = tracing.of_event(event)
+    time = event.get_time() or datetime.now(UTC)
+    facts = {"EVENT_ID": event.get_id(),
+             "REQUESTED_AT": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if trace is not None:
+        facts[tracing.ENV] = trace.child().header()
+    return facts
 
 
 def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int, dict[str, str]]:

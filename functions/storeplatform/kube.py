@@ -16,6 +16,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 from urllib3.exceptions import HTTPError as TransportError
 
+from storeplatform import metrics
 from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
@@ -116,6 +117,13 @@ class Kube:
         return self._call("delete", kind, namespace, name, body=options,
                           tolerate=(404, 409) if preconditions else (404,)) is not None
 
+    def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
+        """Delete that very object (uid); True only for the one call that deleted it, so
+        of two concurrent callers exactly one wins (a read-once hand-over)."""
+        options: Obj = {"preconditions": {"uid": uid}}
+        return self._call("delete", kind, namespace, name, body=options,
+                          tolerate=(404, 409)) is not None
+
     def patch(self, kind: str, name: str, patch: Mapping[str, Any] | list[Obj],
               namespace: str | None = None) -> None:
         """A strategic merge patch of the object (maps merge; a null value removes a key);
@@ -148,8 +156,10 @@ class Kube:
         except ApiException as err:
             if err.status in tolerate:
                 return None
+            metrics.kubernetes_error(verb, kind, err.status or 0)
             raise _api_error(err, f"{verb} {kind}") from err
         except TransportError as err:
+            metrics.kubernetes_error(verb, kind, 0)
             raise _unavailable("Kubernetes API is unreachable; retry") from err
         return json.loads(response.data or b"null")
 

@@ -138,10 +138,19 @@ def runner_env(action: str, store: str, settings: Mapping[str, Any]) -> list[Obj
             {"name": "STORE_VALUES", "valueFrom": {"secretKeyRef": {
                 "name": contract.values_secret_name(store), "key": "values.yaml"}}},
         ]
+    if action == contract.ACTION_RESET_ADMIN_PASSWORD:
+        env += [_env("RESET_ID", settings["EVENT_ID"]),
+                _env("WP_CLI", settings["RUNNER_WP_CLI"])]
     if settings.get("K_SINK"):
         env += [_env("K_SINK", settings["K_SINK"]),
                 _env("BROKER_TOKEN_FILE", f"{BROKER_TOKEN_DIR}/{BROKER_TOKEN_PATH}")]
+    env += [_env(key, settings[key]) for key in REQUEST_FACTS if settings.get(key)]
     return env
+
+
+# What the runner learns of the request that started its Job (events.request_facts): its
+# event, when it was asked for (durations, the timeline) and the trace to continue.
+REQUEST_FACTS = ("EVENT_ID", "REQUESTED_AT", "TRACEPARENT")
 
 
 def runner_container(action: str, store: str, settings: Mapping[str, Any]) -> Obj:

@@ -3,10 +3,14 @@
 install: repair a release a killed helm left in pending-*, `helm upgrade --install`, then
          `helm test` (the chart's test pod checks out an order through the storefront).
 delete:  `helm uninstall`, then remove the store's namespace.
-It marks the namespace when it starts (so a runner killed outright is seen as such) and
-with the outcome, and, when K_SINK is set, tells the Broker. On failure it exits 1 and its
-last output line is the one-line reason (the pod's terminationMessagePolicy is
-FallbackToLogsOnError; it also writes /dev/termination-log).
+reset-admin-password: a new admin password with wp-cli, handed over once (storeplatform.wpcli).
+It marks the namespace when an install or delete starts (so a runner killed outright is seen
+as such) and with the outcome, and, when K_SINK is set, tells the Broker (continuing the
+request's trace, TRACEPARENT). An install records its steps in time on the namespace
+(storeplatform.timeline). Logs are JSON lines carrying the store, action, event id and trace
+id. On failure it exits 1 and its last output line is the one-line reason as a JSON record
+(the pod's terminationMessagePolicy is FallbackToLogsOnError; it also writes
+/dev/termination-log).
 
 It runs as PID 1, which ignores SIGTERM unless it handles it: on SIGTERM (pod deleted,
 evicted, Job deadline) it passes the signal to helm, gives helm HELM_STOP_SECONDS to stop,
@@ -31,7 +35,7 @@ from pathlib import Path
 from types import FrameType
 from typing import Any
 
-from storeplatform import budget, config, contract
+from storeplatform import budget, config, contract, logs, timeline, tracing, wpcli
 from storeplatform.errors import PlatformError
 from storeplatform.events import new_event, read_token, send_event
 from storeplatform.kube import Kube, connect
@@ -41,6 +45,7 @@ log = logging.getLogger("storeplatform.runner")
 
 TERMINATION_LOG = Path("/dev/termination-log")
 PENDING = ("pending-install", "pending-upgrade", "pending-rollback")
+ACTIONS = (contract.ACTION_INSTALL, contract.ACTION_DELETE, contract.ACTION_RESET_ADMIN_PASSWORD)
 
 Helm = Callable[[Sequence[str]], subprocess.CompletedProcess]
 
@@ -169,8 +174,9 @@ def _check(result: subprocess.CompletedProcess, what: str) -> None:
         raise RunnerError(f"{what} failed: {one_line(result.stderr or result.stdout)}")
 
 
-def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
-    """Repair, then install or upgrade the store's release."""
+def install(env: Mapping[str, str], helm: Helm = run_helm,
+            installed: Callable[[], None] = lambda: None) -> None:
+    """Repair, then install or upgrade the store's release (then `installed()`), then test."""
     store, timeout = env["STORE_NAME"], env.get("HELM_TIMEOUT", "10m")
     chart = env["STORE_CHART"]
     history = helm(history_args(store))
@@ -185,6 +191,7 @@ def install(env: Mapping[str, str], helm: Helm = run_helm) -> None:
         values.flush()
         _check(helm(install_args(store, chart, [str(profile), values.name], timeout)),
                "helm upgrade --install")
+    installed()
     # "ready" means a visitor can buy: the test order must go through first.
     _check(helm(test_args(store, timeout)), "helm test (test order through the storefront)")
 
@@ -239,23 +246,26 @@ def _annotation_path(key: str) -> str:
     return "/metadata/annotations/" + key.replace("~", "~0").replace("/", "~1")
 
 
-def start_phase(action: str) -> str:
-    """The phase a runner marks when it starts: still there once it is gone means it was
-    killed before it could record a result (status.py reads it so)."""
-    return "provisioning" if action == contract.ACTION_INSTALL else "deleting"
+def start_phase(action: str) -> str | None:
+    """The phase an install or delete runner marks when it starts: still there once it is
+    gone means it was killed before it could record a result (status.py reads it so). A
+    password reset changes no phase."""
+    return {contract.ACTION_INSTALL: "provisioning", contract.ACTION_DELETE: "deleting"}.get(
+        action)
 
 
 def announce(sink: str, event_type: str, store: str, reason: str | None,
+             details: Mapping[str, Any] | None = None, traceparent: str | None = None,
              token_file: str = "") -> None:
     """Tell the Broker what happened (best effort; lifecycle events are informative), with
     the pod's OIDC token for the Broker (token_file) when there is one."""
     if not sink:
         return
-    data: dict[str, Any] = {"name": store}
+    data: dict[str, Any] = {"name": store, **(details or {})}
     if reason:
         data["reason"] = reason
     try:
-        event = new_event(event_type, contract.RUNNER_SOURCE, store, data)
+        event = new_event(event_type, contract.RUNNER_SOURCE, store, data, traceparent)
         status, _, _ = send_event(sink, event, budget.ANNOUNCE_TIMEOUT, read_token(token_file))
         if status >= 300:
             log.warning("the Broker refused %s: HTTP %s", event_type, status)
@@ -263,13 +273,44 @@ def announce(sink: str, event_type: str, store: str, reason: str | None,
         log.warning("could not announce %s: %s", event_type, one_line(str(err)))
 
 
+def stamp(kube: Kube, store: str, steps: Mapping[str, str]) -> None:
+    """Record the timeline so far on the namespace (best effort, like mark)."""
+    try:
+        kube.patch("Namespace", store, {"metadata": {"annotations": timeline.annotation(steps)}})
+    except PlatformError as err:
+        log.warning("could not record the timeline of %s: %s", store, err.message)
+
+
+def hook_times(store: str, helm: Helm = run_helm) -> dict[str, str]:
+    """When Helm ran the set-up and test hooks of the release (empty when it cannot say)."""
+    result = helm(["status", store, "--namespace", store, "--output", "json"])
+    try:
+        return timeline.hook_starts(json.loads(result.stdout)) if result.returncode == 0 else {}
+    except ValueError:
+        return {}
+
+
+def request_details(env: Mapping[str, str], action: str) -> dict[str, Any]:
+    """What the runner's events say besides the store: the action, and seconds since the
+    request (REQUESTED_AT), for the duration histograms of list-stores."""
+    details: dict[str, Any] = {"action": action}
+    requested = timeline.parse_time(env.get("REQUESTED_AT"))
+    if requested is not None:
+        details["durationSeconds"] = round(
+            (datetime.now(UTC) - requested).total_seconds(), 3)
+    return details
+
+
 def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
          stop: Stop = STOP) -> int:
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    trace = tracing.parse(env.get(tracing.ENV))
+    logs.setup("INFO")
     config.quiet_body_loggers()
     action = argv[1] if len(argv) > 1 else ""
-    if action not in (contract.ACTION_INSTALL, contract.ACTION_DELETE):
-        print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
+    logs.bind(store=env.get("STORE_NAME"), action=action, event_id=env.get("EVENT_ID"),
+              trace_id=trace.trace_id if trace else None)
+    if action not in ACTIONS:
+        print(f"usage: python -m storeplatform.runner {'|'.join(ACTIONS)}", file=sys.stderr)
         return 2
     handle_signals(stop)
     store = contract.validate_store_name(env.get("STORE_NAME"))
@@ -277,26 +318,50 @@ def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
                     "KUBE_TIMEOUT": budget.RUNNER_KUBE_TIMEOUT})
     sink, token_file = env.get("K_SINK", ""), env.get("BROKER_TOKEN_FILE", "")
     started = start_phase(action)
+    child = trace.child().header() if trace else None
+    steps = {"queued": env.get("REQUESTED_AT") or timeline.now_text(),
+             "install": timeline.now_text()}
     try:
-        mark(kube, store, started, None)
+        if started:
+            mark(kube, store, started, None)
         if action == contract.ACTION_INSTALL:
-            install(env, helm=helm)
+            stamp(kube, store, steps)
+
+            def installed() -> None:
+                steps.update(hook_times(store, helm))
+                steps["test"] = timeline.now_text()
+                stamp(kube, store, steps)
+
+            install(env, helm=helm, installed=installed)
             stop.check("the install")
             mark(kube, store, "ready", None, only_if=started)
-            announce(sink, contract.READY, store, None, token_file)
+            stamp(kube, store, steps | {"ready": timeline.now_text()})
+            announce(sink, contract.READY, store, None, request_details(env, action), child,
+                     token_file)
+        elif action == contract.ACTION_RESET_ADMIN_PASSWORD:
+            cli = wpcli.choose_cli(env.get("WP_CLI", "job"), kube, run_helm)
+            wpcli.reset_admin_password(env, kube, cli)
+            announce(sink, contract.ADMIN_PASSWORD_CHANGED, store, None,
+                     request_details(env, action), child, token_file)
         else:
             delete(env, helm=helm, kube=kube)
-            announce(sink, contract.DELETED, store, None, token_file)
-    except (RunnerError, KeyError, OSError) as err:
+            announce(sink, contract.DELETED, store, None, request_details(env, action), child,
+                     token_file)
+    except (RunnerError, wpcli.ResetError, subprocess.TimeoutExpired, KeyError,
+            OSError) as err:
         reason = one_line(str(err) if not isinstance(err, KeyError)
                           else f"missing setting {err}")
         if action == contract.ACTION_DELETE:
             reason = f"delete failed: {reason}"
-        # Only over the runner's own start mark: `deleting` (a delete stopped this install)
-        # or a newer runner's mark stays as it is.
-        mark(kube, store, "failed", reason, only_if=started)
+        if started:
+            # Only over the runner's own start mark: `deleting` (a delete stopped this
+            # install) or a newer runner's mark stays as it is.
+            mark(kube, store, "failed", reason, only_if=started)
+        if action == contract.ACTION_INSTALL:
+            stamp(kube, store, steps | {"failed": timeline.now_text()})
         if not isinstance(err, Interrupted):
-            announce(sink, contract.FAILED, store, reason, token_file)
+            announce(sink, contract.FAILED, store, reason, request_details(env, action), child,
+                     token_file)
         _terminate(reason)
         return 1
     log.info("%s %s: done", action, store)
@@ -304,10 +369,14 @@ def main(argv: Sequence[str], env: Mapping[str, str], helm: Helm = run_helm,
 
 
 def _terminate(reason: str) -> None:
+    """The reason as the termination message: /dev/termination-log in a pod, and the last
+    log line (a JSON record whose message is the reason; status.py reads either)."""
     if TERMINATION_LOG.exists():  # the kubelet made it; outside a pod the last line counts
         with contextlib.suppress(OSError):
             TERMINATION_LOG.write_text(reason)
-    print(reason, file=sys.stderr, flush=True)
+    log.error("%s", reason)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
 
 
 if __name__ == "__main__":

@@ -9,7 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
-from storeplatform import contract, engines
+from storeplatform import advice, contract, engines, logs, timeline
 from storeplatform.engines.engine import Engine
 
 PROVISIONING, READY, FAILED, DELETING = "provisioning", "ready", "failed", "deleting"
@@ -76,12 +76,17 @@ def _pod_failure(pod: Obj) -> tuple[str, str] | None:
         if terminated.get("reason") == "OOMKilled":
             return (when, "the runner was killed: out of memory (OOMKilled)")
         if code > 128:  # killed by a signal it could not handle: SIGKILL, the container's end
-            last = one_line(terminated.get("message") or "")
+            last = _runner_message(terminated.get("message") or "")
             return (when, f"the runner was killed (signal {code - 128}, exit {code})"
                     + (f"; its last output: {last}" if last else ""))
         if code and terminated.get("message"):
-            return (when, one_line(terminated["message"]))
+            return (when, _runner_message(terminated["message"]))
     return None
+
+
+def _runner_message(text: str) -> str:
+    """The runner's last line: a JSON log record's message, or the line as it is."""
+    return one_line(logs.message_of(one_line(text, limit=4096)))
 
 
 def _failure_reason(job: Obj, pods: list[Obj], ns: Obj | None = None) -> str:
@@ -268,6 +273,7 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
         progress = "waiting for the provisioning job"
 
     storefront, admin = _urls(engine, ingresses)
+    steps = timeline.of_store(ns, install)
     return {
         "name": name,
         "engine": _labels(ns).get(contract.LABEL_ENGINE, engines.DEFAULT),
@@ -278,6 +284,9 @@ def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Ob
         "storefrontUrl": storefront,
         "adminUrl": admin,
         "createdAt": _created_at(ns),
+        "timeline": steps,
+        "nextStep": advice.next_step(name, reason, timeline.failed_step(steps))
+        if status == FAILED else None,
     }
 
 

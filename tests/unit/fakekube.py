@@ -53,7 +53,10 @@ def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) ->
             return False
     for part in filter(None, (fields or "").split(",")):
         key, _, value = part.partition("=")
-        if str(obj.get(key)) != value:
+        found: Any = obj
+        for step in key.split("."):  # metadata.name, as the API server reads it
+            found = found.get(step) if isinstance(found, Mapping) else None
+        if str(found) != value:
             return False
     return True
 
@@ -126,6 +129,14 @@ class FakeKube:
             found["metadata"]["deletionTimestamp"] = self._now()
         else:
             del self.objects[(kind, namespace, name)]
+        return True
+
+    def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
+        self.calls.append(("delete", kind, name))
+        found = self.objects.get((kind, namespace, name))
+        if found is None or found["metadata"]["uid"] != uid:
+            return False
+        del self.objects[(kind, namespace, name)]
         return True
 
     def patch(self, kind: str, name: str, patch: Mapping[str, Any],

@@ -130,3 +130,18 @@ def test_the_runner_reaches_the_broker_with_a_token_for_the_broker_only():
     path = source["serviceAccountToken"]["path"]
     assert env["BROKER_TOKEN_FILE"] == f"{mount['mountPath']}/{path}"
     assert mount["readOnly"] is True
+
+
+def test_the_runner_learns_its_request_and_the_reset_its_wp_cli():
+    settings = SETTINGS | {"EVENT_ID": "ev-1", "REQUESTED_AT": "2026-01-01T00:00:00Z",
+                           "TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01",
+                           "RUNNER_WP_CLI": "job"}
+    install = {e["name"]: e.get("value") for e in manifests.runner_env("install", "store-a",
+                                                                        settings)}
+    assert install["EVENT_ID"] == "ev-1" and install["REQUESTED_AT"].endswith("Z")
+    assert install["TRACEPARENT"].startswith("00-4bf92f")
+    assert "WP_CLI" not in install and "RESET_ID" not in install
+    reset = {e["name"]: e.get("value") for e in manifests.runner_env(
+        "reset-admin-password", "store-a", settings)}
+    assert (reset["RESET_ID"], reset["WP_CLI"]) == ("ev-1", "job")
+    assert "STORE_VALUES" not in reset

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from werkzeug.wrappers import Response
 
-from storeplatform import budget
+from storeplatform import budget, logs
 from tests.helpers import Recorder, serve
 from tests.unit.test_kube import kubeconfig
 
@@ -108,9 +108,11 @@ def test_sigterm_reaches_helm_is_recorded_and_the_runner_exits_in_its_grace(tmp_
     assert wait_for(tmp_path / "helm-signal") == "SIGTERM"  # passed on to the child
     with pytest.raises(ProcessLookupError):
         os.kill(helm_pid, 0)  # and helm is gone
-    last = err.strip().splitlines()[-1]
+    last = logs.message_of(err.strip().splitlines()[-1])  # the runner logs JSON lines
     assert last.startswith("interrupted by SIGTERM during helm upgrade")
-    start, interrupted = namespace_patches(recorder)
+    patches = namespace_patches(recorder)
+    start = patches[0]  # then the timeline's stamps, then the outcome (a JSON patch)
+    (interrupted,) = [p for p in patches if isinstance(p, list)]
     assert start["metadata"]["annotations"]["storeplatform.io/phase"] == "provisioning"
     # Recorded only over its own start mark: a delete's `deleting` would stay.
     assert interrupted[0] == {"op": "test", "path": "/metadata/annotations/storeplatform.io~1phase",
@@ -128,7 +130,7 @@ def test_a_helm_that_ignores_sigterm_is_killed_after_its_stop_time(tmp_path, api
     assert wait_for(tmp_path / "helm-signal") == "SIGTERM"
     with pytest.raises(ProcessLookupError):
         os.kill(helm_pid, 0)
-    assert "interrupted by SIGTERM" in err.strip().splitlines()[-1]
+    assert logs.message_of(err.strip().splitlines()[-1]).startswith("interrupted by SIGTERM")
 
 
 def test_a_helm_killed_outright_fails_the_run_saying_so(tmp_path, api):
@@ -145,6 +147,7 @@ def test_a_helm_killed_outright_fails_the_run_saying_so(tmp_path, api):
     assert code == 1
     reason = ("helm upgrade --install was killed by SIGKILL (out of memory?); the next run "
               "repairs the release")
-    assert err.strip().splitlines()[-1] == reason
+    assert logs.message_of(err.strip().splitlines()[-1]) == reason
+    (outcome,) = [p for p in namespace_patches(recorder) if isinstance(p, list)]
     assert {"op": "add", "path": "/metadata/annotations/storeplatform.io~1phase",
-            "value": "failed"} in namespace_patches(recorder)[-1]
+            "value": "failed"} in outcome

@@ -218,11 +218,11 @@ def evicted_pod():
 
 @pytest.mark.parametrize(("jobs", "pods", "reason"), [
     ([failed_job(reason="DeadlineExceeded", message="Job was active longer than specified "
-                 "deadline", deadline=8160)], [],
-     "stopped at the Job deadline (8160 s)"),
-    ([failed_job(reason="DeadlineExceeded", deadline=8160)],
+                 "deadline", deadline=8340)], [],
+     "stopped at the Job deadline (8340 s)"),
+    ([failed_job(reason="DeadlineExceeded", deadline=8340)],
      [pod("helm-install-store-a", "Failed", 1, "interrupted by SIGTERM during helm upgrade")],
-     "stopped at the Job deadline (8160 s): interrupted by SIGTERM during helm upgrade"),
+     "stopped at the Job deadline (8340 s): interrupted by SIGTERM during helm upgrade"),
     ([failed_job()], [oom_pod()], "the runner was killed: out of memory (OOMKilled)"),
     ([failed_job()], [evicted_pod()],
      "the runner pod was evicted: The node was low on resource: memory."),

@@ -26,6 +26,13 @@ def is_terminating(namespace: Mapping[str, Any]) -> bool:
     return (namespace.get("status") or {}).get("phase") == "Terminating"
 
 
+def is_deleting(namespace: Mapping[str, Any]) -> bool:
+    """Terminating, or marked `deleting` by delete-store (a password reset waits for it; a
+    newer create does not: lifecycle/provision.py says why)."""
+    annotations = (namespace.get("metadata") or {}).get("annotations") or {}
+    return is_terminating(namespace) or annotations.get(contract.ANNOTATION_PHASE) == "deleting"
+
+
 def mark_deleting(kube: Kube, store: str, now: datetime | None = None) -> None:
     """Say on the namespace that the store is being deleted (list-stores shows it at once),
     and since when (a mark no delete Job carries on is stuck after a while: status.py)."""
