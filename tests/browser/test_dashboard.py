@@ -129,10 +129,12 @@ def reset_admin_password(page: Page, devstack: dict[str, str], row, name: str) -
     expect(dialog).to_be_hidden()
     assert password_box.input_value() == ""  # closing forgets it
     # Shown once: the same reset cannot be revealed again, not even by the same page.
-    again = page.evaluate("""async ([name, id]) => {
-        const r = await fetch(`/stores/${name}/admin-password/${id}`, {method: "POST"});
+    again = page.evaluate("""async ([name, id, token]) => {
+        const r = await fetch(`/stores/${name}/admin-password/${id}`, {method: "POST",
+            headers: {"Authorization": `Bearer ${token}`, "Content-Type": "application/json"},
+            body: "{}"});
         return [r.status, (await r.json()).error.code];
-    }""", [name, reset_id])
+    }""", [name, reset_id, devstack["token"]])
     assert again == [410, "already_shown"]
     # Every log of the stack (functions, runner pods, control plane, Knative), and the
     # metrics: never the password. (etcd holds Secrets as Kubernetes does; not a log.)

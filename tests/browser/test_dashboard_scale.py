@@ -33,8 +33,10 @@ READY_TIMEOUT_S = 300  # 350 storefront Deployments for KWOK and the controllers
 RETRY_READY_TIMEOUT_MS = 300_000
 
 
-def listed(gateway: str) -> list[dict]:
-    with urllib.request.urlopen(gateway + "/stores", timeout=30) as response:
+def listed(gateway: str, token: str) -> list[dict]:
+    request = urllib.request.Request(gateway + "/stores",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=30) as response:
         return json.loads(response.read())["stores"]
 
 
@@ -49,7 +51,7 @@ def fleet(devstack: dict[str, str]) -> Iterator[dict[str, str]]:
     try:
         deadline = time.monotonic() + READY_TIMEOUT_S
         while True:
-            seen = {s["name"]: s["status"] for s in listed(devstack["gateway"])
+            seen = {s["name"]: s["status"] for s in listed(devstack["gateway"], devstack["token"])
                     if s["name"].startswith(prefix)}
             if seen == expected:
                 break
@@ -73,7 +75,7 @@ def visible_names(page: Page) -> list[str]:
 
 
 def test_five_hundred_stores(page: Page, devstack: dict[str, str], fleet: dict[str, str]):
-    stores = listed(devstack["gateway"])
+    stores = listed(devstack["gateway"], devstack["token"])
     counts = Counter(s["status"] for s in stores)
     responses: list[tuple[int, str, str]] = []
     page.on("response", lambda r: responses.append(

@@ -39,11 +39,13 @@ CREATE, DELETE = "io.storeplatform.store.create", "io.storeplatform.store.delete
 # Events are posted here directly, as no Broker would: the sender check is opted out of
 # (EVENT_AUTH=none, docs/security.md); tests/integration/test_event_auth.py covers it.
 DIRECT = {"EVENT_AUTH": "none"}
+# Every module of the session shares one cluster and its stores: the cap (MAX_STORES) is
+# tested on its own.
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev", "PLATFORM_NAMESPACE": NS,
           "HELM_TIMEOUT": "3m"} | DIRECT
 SETTINGS = {
     "create-store": RUNNER | {"RUNNER_CHART_PATH": str(ROOT / "store-chart"),
-                              "STORE_VALUES_PROFILE": "local"},
+                              "STORE_VALUES_PROFILE": "local", "MAX_STORES": 1000},
     "delete-store": RUNNER,
     "list-stores": {"PLATFORM_NAMESPACE": NS} | DIRECT,
 }

@@ -85,7 +85,7 @@ def test_the_wp_cli_job_is_admitted_in_the_store_and_the_password_is_handed_over
     while (runner := batch.read_namespaced_job(f"admin-password-{name}", NS)).status.succeeded \
             != 1 and time.monotonic() < deadline:
         time.sleep(0.5)
-    assert runner.spec.template.spec.service_account_name == contract.RUNNER_NAME
+    assert runner.spec.template.spec.service_account_name == contract.runner_account(name)
     assert runner.status.succeeded == 1
     assert contract.ADMIN_PASSWORD_SECRET not in {
         s.metadata.name for s in core.list_namespaced_secret(name).items}

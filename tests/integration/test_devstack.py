@@ -23,6 +23,7 @@ pytestmark = pytest.mark.integration
 
 
 TOKEN: dict[str, str] = {}  # the stack's gateway token, set by the autouse fixture
+JSON = {"Content-Type": "application/json"}  # every write to the gateway is JSON
 
 
 @pytest.fixture(autouse=True)
@@ -202,7 +203,10 @@ TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     from prometheus_client.parser import text_string_to_metric_families
 
-    with urllib.request.urlopen(url, timeout=20) as response:
+    # The gateway's /metrics wants its token (it tells how many stores there are).
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN['value']}"}
+                                     if TOKEN else {})
+    with urllib.request.urlopen(request, timeout=20) as response:
         text = response.read().decode()
     return {(s.name, tuple(sorted(s.labels.items()))): s.value
             for family in text_string_to_metric_families(text) for s in family.samples}
@@ -306,19 +310,19 @@ def test_the_owner_gets_a_new_admin_password_once_through_the_api(devstack):
     assert http("POST", gateway + f"/stores/{name}", b"{}",
                 {"Content-Type": "application/json"})[0] == 202
     wait_for(gateway, lambda a: (store(a, name) or {}).get("status") == "ready")
-    status, asked = http("POST", gateway + f"/stores/{name}/admin-password")
+    status, asked = http("POST", gateway + f"/stores/{name}/admin-password", b"{}", JSON)
     assert status == 202 and asked["status"] == "resetting"
     reveal = gateway + f"/stores/{name}/admin-password/{asked['id']}"
     deadline = time.monotonic() + 120
     while True:
-        status, shown = http("POST", reveal)
+        status, shown = http("POST", reveal, b"{}", JSON)
         if status != 202 or time.monotonic() > deadline:
             break
         time.sleep(1)
     assert status == 200, shown
     assert shown["user"] == "admin" and len(shown["password"]) >= 20
     assert standin_accepts(devstack, name, "admin", shown["password"])
-    assert http("POST", reveal) == (410, {"error": {
+    assert http("POST", reveal, b"{}", JSON) == (410, {"error": {
         "code": "already_shown",
         "message": "this password was shown already (or expired); reset again for a new one"}})
     # Nowhere else: not in the list, the events, the Job spec or any log.
@@ -343,12 +347,13 @@ def test_the_owner_gets_a_new_admin_password_once_through_the_api(devstack):
 
 def test_a_reset_of_a_store_that_does_not_exist_ends_as_a_failed_reveal(devstack):
     gateway = devstack["gateway"]
-    status, asked = http("POST", gateway + "/stores/store-dev-nobody/admin-password")
+    status, asked = http("POST", gateway + "/stores/store-dev-nobody/admin-password", b"{}",
+                         JSON)
     assert status == 202
     deadline = time.monotonic() + 60
     while True:
         status, answer = http("POST", gateway + f"/stores/store-dev-nobody/admin-password/"
-                                                f"{asked['id']}")
+                                                f"{asked['id']}", b"{}", JSON)
         if status != 202 or time.monotonic() > deadline:
             break
         time.sleep(1)

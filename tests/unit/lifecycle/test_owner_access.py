@@ -41,8 +41,8 @@ def test_reset_starts_a_runner_job_that_never_retries_by_itself(fake_kube, setti
     assert outcome.created
     job = fake_kube.get("Job", "admin-password-store-a", PLATFORM)
     assert job["spec"]["backoffLimit"] == 0
-    assert job["spec"]["template"]["spec"]["serviceAccountName"] == (
-        contract.runner_account("store-a"))
+    account = job["spec"]["template"]["spec"]["serviceAccountName"]
+    assert account == contract.runner_account("store-a")
     (box,) = job["spec"]["template"]["spec"]["containers"]
     assert box["command"] == ["python", "-m", "storeplatform.runner", "reset-admin-password"]
     env = env_of(job)
