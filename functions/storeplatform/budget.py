@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from storeplatform import contract
+
 HELM_GRACE_SECONDS = 60  # beyond helm's own --timeout before the runner kills it
 QUICK_CALL_SECONDS = 60  # helm calls without --timeout (history, status)
 QUICK_CALLS = 2  # an install's `helm history` and the timeline's `helm status`
@@ -30,6 +32,9 @@ HELM_STOP_SECONDS = 10
 RUNNER_KUBE_TIMEOUT = 5.0
 ANNOUNCE_TIMEOUT = 3.0
 TERMINATION_GRACE_SECONDS = 30
+# A password reset runs no helm: wp-cli in a Job of its own (wpcli.JOB_DEADLINE_SECONDS,
+# 300 s), waited for 60 s more, once (backoffLimit 0), plus the grace and its marks.
+RESET_DEADLINE_SECONDS = 600
 
 _UNITS = {"s": 1, "m": 60, "h": 3600}
 
@@ -78,3 +83,10 @@ def job_deadline_seconds(helm_timeout: str, backoff_limit: int) -> int:
     attempts = int(backoff_limit) + 1
     return (attempts * attempt_seconds(helm_timeout) + pod_backoff_seconds(int(backoff_limit))
             + TERMINATION_GRACE_SECONDS)
+
+
+def deadline_for(action: str, helm_timeout: str, backoff_limit: int) -> int:
+    """activeDeadlineSeconds of a runner Job of this action."""
+    if action == contract.ACTION_RESET_ADMIN_PASSWORD:
+        return RESET_DEADLINE_SECONDS
+    return job_deadline_seconds(helm_timeout, backoff_limit)

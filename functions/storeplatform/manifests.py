@@ -197,8 +197,8 @@ def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, An
         "spec": {
             "backoffLimit": settings["JOB_BACKOFF_LIMIT"],
             # Covers every attempt of every helm timeout the runner has (budget.py).
-            "activeDeadlineSeconds": budget.job_deadline_seconds(settings["HELM_TIMEOUT"],
-                                                                 settings["JOB_BACKOFF_LIMIT"]),
+            "activeDeadlineSeconds": budget.deadline_for(action, settings["HELM_TIMEOUT"],
+                                                         settings["JOB_BACKOFF_LIMIT"]),
             "ttlSecondsAfterFinished": settings["JOB_TTL_SECONDS"],
             "template": {
                 "metadata": {"labels": labels},

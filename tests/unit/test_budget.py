@@ -89,3 +89,10 @@ def test_stopping_fits_in_the_grace_period():
     # read, each with the runner's timeout); an interrupted runner announces nothing.
     worst = budget.HELM_STOP_SECONDS + 3 * budget.RUNNER_KUBE_TIMEOUT
     assert worst < budget.TERMINATION_GRACE_SECONDS
+
+
+def test_a_password_reset_job_has_its_own_short_deadline():
+    from storeplatform import contract, wpcli
+    assert budget.deadline_for(contract.ACTION_RESET_ADMIN_PASSWORD, "10m", 0) == 600
+    assert budget.RESET_DEADLINE_SECONDS >= wpcli.JOB_DEADLINE_SECONDS + 60 + 60
+    assert budget.deadline_for(contract.ACTION_INSTALL, "10m", 2) == 8340
