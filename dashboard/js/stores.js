@@ -43,8 +43,11 @@ export function safeUrl(value) {
   }
 }
 
-/** A failed delete is retried with a delete, anything else with a create. */
+/** The request that retries a failed store: the server's `failedAction` (docs/contract.md:
+ * a failed or undelivered delete is retried with a delete); else, by the reason, a failed
+ * delete with a delete and anything else with a create. */
 export function retryAction(store) {
+  if (store.failedAction === "delete" || store.failedAction === "create") return store.failedAction;
   return typeof store.reason === "string" && store.reason.startsWith("delete failed")
     ? "delete" : "create";
 }

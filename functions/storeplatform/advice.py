@@ -9,6 +9,9 @@ RETRY = "Retry creates it again with the same name and credentials."
 
 # (words in the reason, advice), first match wins; the reason is the runner's one line.
 _BY_REASON: tuple[tuple[tuple[str, ...], str], ...] = (
+    (("delete was not delivered",),
+     "The Broker gave up delivering the delete (see Undelivered events): delete it again "
+     "once delete-store answers; `kubectl -n storeplatform logs` of delete-store says why."),
     (("delete failed",),
      "Delete it again; if it keeps failing, look at `kubectl -n storeplatform logs "
      "job/helm-delete-{store}`."),
@@ -50,4 +53,5 @@ def next_step(store: str, reason: str | None, failed_step: str | None) -> str:
 
 
 def _finish(advice: str, reason: str) -> str:
-    return advice if reason.startswith("delete failed") else f"{advice} {RETRY}"
+    deleting = reason.startswith(("delete failed", "delete was not delivered"))
+    return advice if deleting else f"{advice} {RETRY}"

@@ -63,6 +63,7 @@ LABEL_ACTION = "storeplatform.io/action"
 ANNOTATION_CREATED_AT = "storeplatform.io/created-at"
 ANNOTATION_PHASE = "storeplatform.io/phase"
 ANNOTATION_REASON = "storeplatform.io/reason"
+ANNOTATION_PHASE_AT = "storeplatform.io/phase-at"  # when the phase was marked (RFC 3339)
 ANNOTATION_EVENT_ID = "storeplatform.io/event-id"
 ANNOTATION_TIMELINE = "storeplatform.io/timeline"  # JSON {step: start time}, by the runner
 ANNOTATION_ADMIN_RESET = "storeplatform.io/admin-password-reset"  # JSON {id, state, ...}

@@ -6,26 +6,27 @@ Answers 202 with an empty body: a Knative subscriber's 2xx must be empty or a Cl
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract, eventauth
+from storeplatform import config, contract, eventauth, intent
 from storeplatform.app import add_function, function_app
 from storeplatform.events import request_facts
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import owner_access, provision
-from storeplatform.lifecycle.jobs import Outcome
+from storeplatform.lifecycle.jobs import Outcome, check_settings
 
 SETTINGS = provision.SETTINGS | owner_access.SETTINGS | eventauth.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
-    """Decode the create event, provision the store."""
+    """Decode the create event, provision the store (unless a newer intent was recorded)."""
     store, engine = contract.parse_store_event(event.get_subject(), event.get_data())
-    return provision.provision(kube, store, engine, event.get_id(),
-                               settings | request_facts(event))
+    wanted = intent.of_event(intent.CREATE, event, datetime.now(UTC))
+    return provision.create(kube, store, engine, wanted, settings | request_facts(event))
 
 
 def reset_admin_password(event: BaseCloudEvent, kube: Kube,
@@ -39,6 +40,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     """The create-store function (gunicorn 'storeplatform.create_store:create_app()');
     POST /admin-password takes admin-password resets (their own Trigger)."""
     settings = config.start(SETTINGS, overrides)
+    check_settings(settings)
     verbs = kube or connect(settings)
     # Only the Broker, delivering for Trigger create-store (or reset-admin-password on its
     # own path), may send here (docs/security.md).

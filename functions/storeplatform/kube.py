@@ -102,16 +102,20 @@ class Kube:
         return self._call("read", kind, namespace, name, tolerate=(404,))
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         """Delete the object and, in the background, what it owns; gone already is fine.
+        True when this call deleted it.
 
         With uid, only that very object: a newer one of the same name (409) is left alone.
+        With resource_version, only if unchanged since read: a changed one (409) is left alone.
         """
         options: Obj = {"propagationPolicy": "Background"}
-        if uid:
-            options["preconditions"] = {"uid": uid}
-        self._call("delete", kind, namespace, name, body=options,
-                   tolerate=(404, 409) if uid else (404,))
+        preconditions = {key: value for key, value in
+                         (("uid", uid), ("resourceVersion", resource_version)) if value}
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self._call("delete", kind, namespace, name, body=options,
+                          tolerate=(404, 409) if preconditions else (404,)) is not None
 
     def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
         """Delete that very object (uid); True only for the one call that deleted it, so
@@ -120,9 +124,10 @@ class Kube:
         return self._call("delete", kind, namespace, name, body=options,
                           tolerate=(404, 409)) is not None
 
-    def patch(self, kind: str, name: str, patch: Mapping[str, Any],
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any] | list[Obj],
               namespace: str | None = None) -> None:
-        """A strategic merge patch of the object (maps merge; a null value removes a key)."""
+        """A strategic merge patch of the object (maps merge; a null value removes a key);
+        a list is a JSON patch (RFC 6902), whose failed `test` is refused (422)."""
         self._call("patch", kind, namespace, name, obj=patch)
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from storeplatform import contract, engines
+from storeplatform import budget, contract, engines
 
 Obj = dict[str, Any]
 
@@ -196,13 +196,17 @@ def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, An
                      "annotations": {contract.ANNOTATION_EVENT_ID: event_id}},
         "spec": {
             "backoffLimit": settings["JOB_BACKOFF_LIMIT"],
-            "activeDeadlineSeconds": settings["JOB_DEADLINE_SECONDS"],
+            # Covers every attempt of every helm timeout the runner has (budget.py).
+            "activeDeadlineSeconds": budget.deadline_for(action, settings["HELM_TIMEOUT"],
+                                                         settings["JOB_BACKOFF_LIMIT"]),
             "ttlSecondsAfterFinished": settings["JOB_TTL_SECONDS"],
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": contract.runner_account(store),
                     "restartPolicy": "Never",
+                    # The runner passes SIGTERM to helm and records why it stopped within it.
+                    "terminationGracePeriodSeconds": budget.TERMINATION_GRACE_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": RUNNER_UID,

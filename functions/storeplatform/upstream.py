@@ -40,7 +40,12 @@ def list_view(list_url: str, timeout: float, token_file: str = "") -> Any:
     """The data of list-stores' answer to a store.list event (sent with the OIDC token in
     token_file, if any)."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
-    status, body, headers = send_event(list_url, event, timeout, read_token(token_file))
+    try:
+        status, body, headers = send_event(list_url, event, timeout, read_token(token_file))
+    except PlatformError as err:  # its words are about the Broker; this is list-stores
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            "list-stores is unreachable or failing, so the store list cannot "
+                            "be read right now; stores are unaffected, try again") from err
     if status >= 300:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered HTTP {status}")

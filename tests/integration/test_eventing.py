@@ -33,7 +33,7 @@ LIFECYCLE_TYPES = ("io.storeplatform.store.ready", "io.storeplatform.store.faile
 # The functions run in-process and are sent events directly (no Broker): no sender check.
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600, "MAX_STORES": 1000,
+          "HELM_TIMEOUT": "3m", "MAX_STORES": 1000,
           "EVENT_AUTH": "none"}
 
 

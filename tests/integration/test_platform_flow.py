@@ -32,7 +32,7 @@ DIRECT = {"EVENT_AUTH": "none"}
 # default) is tested on its own (tests/unit/lifecycle/test_capacity.py, test_capacity.py).
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600, "MAX_STORES": 1000} | DIRECT
+          "HELM_TIMEOUT": "3m", "MAX_STORES": 1000} | DIRECT
 
 
 class Platform:

@@ -1,8 +1,10 @@
 """An in-memory stand-in for storeplatform.kube.Kube: the same verbs with the same promises.
 
 It fakes the verbs only, not the Kubernetes API: create keeps what stands (None), read of
-a missing object is None, delete of a missing one (or of another uid) is a no-op, an object
-with finalizers is only marked for deletion, patch merges (None removes a key).
+a missing object is None, delete of a missing one (or of another uid or resourceVersion) is a
+no-op, an object with finalizers is only marked for deletion, patch merges (None removes a
+key), every write gives the object a new resourceVersion and a replace carrying another version
+than the stored one is refused (RETRY_LATER kubernetes_conflict, as Kube makes of a 409).
 """
 
 from __future__ import annotations
@@ -24,6 +26,23 @@ def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
             _merge(target[key], value)
         else:
             target[key] = copy.deepcopy(value)
+
+
+def _json_patch(target: dict[str, Any], operations: list[Mapping[str, Any]]) -> None:
+    """RFC 6902 test/add/replace/remove on object paths; a failed test is the API's 422."""
+    for op in operations:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~")
+                          for part in op["path"].split("/")[1:]]
+        node = target
+        for part in parents:
+            node = node.setdefault(part, {})
+        if op["op"] == "test" and node.get(last) != op["value"]:
+            raise PlatformError(Kind.MISCONFIGURED, "kubernetes_rejected",
+                                f"JSON patch test of {op['path']} failed")
+        if op["op"] in ("add", "replace"):
+            node[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "remove":
+            node.pop(last, None)
 
 
 def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) -> bool:
@@ -51,6 +70,7 @@ class FakeKube:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str | None]] = []
         self._serial = 0
+        self._versions = 0
 
     # ---------------------------------------------------------------- the verbs
     def create_or_keep(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -70,7 +90,8 @@ class FakeKube:
             kept = self.objects[key]["metadata"]
             replaced = copy.deepcopy(dict(obj))
             replaced["metadata"] |= {"uid": kept["uid"],
-                                     "creationTimestamp": kept["creationTimestamp"]}
+                                     "creationTimestamp": kept["creationTimestamp"],
+                                     "resourceVersion": self._version()}
             self.objects[key] = replaced
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -86,7 +107,7 @@ class FakeKube:
         replaced = copy.deepcopy(dict(obj))
         replaced["metadata"] |= {"uid": kept["metadata"]["uid"],
                                  "creationTimestamp": kept["metadata"]["creationTimestamp"],
-                                 "resourceVersion": self._now()}
+                                 "resourceVersion": self._version()}
         self.objects[key] = replaced
         return copy.deepcopy(replaced)
 
@@ -97,15 +118,18 @@ class FakeKube:
         return copy.deepcopy(found) if found is not None else None
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         self.calls.append(("delete", kind, name))
         found = self.objects.get((kind, namespace, name))
         if found is None or (uid and found["metadata"]["uid"] != uid):
-            return
+            return False
+        if resource_version and found["metadata"]["resourceVersion"] != resource_version:
+            return False
         if found["metadata"].get("finalizers"):
             found["metadata"]["deletionTimestamp"] = self._now()
         else:
             del self.objects[(kind, namespace, name)]
+        return True
 
     def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
         self.calls.append(("delete", kind, name))
@@ -121,7 +145,11 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         if found is None:  # what Kube makes of a 404 on a patch
             raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {kind} {name}")
-        _merge(found, patch)
+        if isinstance(patch, list):
+            _json_patch(found, patch)
+        else:
+            _merge(found, patch)
+        found["metadata"]["resourceVersion"] = self._version()
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
                    fields: str | None = None) -> list[dict[str, Any]]:
@@ -138,7 +166,7 @@ class FakeKube:
         meta["name"] = name or meta["name"]
         meta.setdefault("uid", f"uid-{self._serial}")
         meta.setdefault("creationTimestamp", self._now())
-        meta.setdefault("resourceVersion", meta["creationTimestamp"])
+        meta.setdefault("resourceVersion", self._version())
         self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
         return stored
 
@@ -155,6 +183,10 @@ class FakeKube:
                       "failed": [{"type": "Failed", "status": "True",
                                   "reason": "BackoffLimitExceeded"}]}[state]
         self.get("Job", name, namespace)["status"] = {"conditions": conditions}
+
+    def _version(self) -> str:
+        self._versions += 1
+        return str(self._versions)
 
     def _now(self) -> str:
         self._serial += 1

@@ -23,3 +23,11 @@ def test_the_advice_names_what_to_look_at_and_what_to_press(reason, step, words)
     for word in words:
         assert word in text
     assert ("Retry" in text) != (reason or "").startswith("delete failed")
+
+
+def test_an_undelivered_delete_is_advised_to_delete_again_not_to_create():
+    reason = ("delete was not delivered (HTTP 500 from http://delete-store "
+              "kubernetes_forbidden); delete again to retry")
+    text = advice.next_step("store-a", reason, None)
+    assert text.startswith("The Broker gave up delivering the delete")
+    assert advice.RETRY not in text

@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storeplatform import config, contract, engines, manifests
+from storeplatform import budget, config, contract, engines, manifests
 from storeplatform.lifecycle import provision
 
 SETTINGS = config.load(provision.SETTINGS, {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
@@ -81,7 +81,8 @@ def test_job_is_deterministic_and_labelled(action, name):
 def test_job_hygiene():
     spec = manifests.runner_job("install", "store-a", "e", SETTINGS)["spec"]
     assert spec["backoffLimit"] == 2
-    assert spec["activeDeadlineSeconds"] == 1200
+    assert spec["activeDeadlineSeconds"] == budget.job_deadline_seconds("10m", 2)
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 30
     assert spec["ttlSecondsAfterFinished"] == 3600
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"

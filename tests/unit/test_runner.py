@@ -129,11 +129,6 @@ def test_mark_is_best_effort(fake_kube, caplog):
     assert "could not mark namespace store-gone" in caplog.text
 
 
-@pytest.mark.parametrize(("timeout", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600)])
-def test_helm_timeout_parsing(timeout, seconds):
-    assert runner._timeout_seconds(["x", "--timeout", timeout]) == seconds
-
-
 def test_bad_action_is_usage_error(capsys):
     assert runner.main(["runner", "explode"], {}) == 2
     assert "usage" in capsys.readouterr().err
@@ -199,3 +194,30 @@ def test_the_last_line_of_a_failure_is_a_json_record_of_the_reason():
     pod = {"status": {"containerStatuses": [{"state": {"terminated": {
         "exitCode": 1, "message": f"other output\n{last}\n"}}}]}}
     assert status._failure_reason({}, [pod]) == "helm upgrade --install failed: boom"
+
+
+@pytest.mark.parametrize(("current", "changed"), [("provisioning", True), ("deleting", False)])
+def test_a_conditional_mark_never_overwrites_another_phase(fake_kube, caplog, current, changed):
+    store_namespace(fake_kube)["metadata"]["annotations"] = {"storeplatform.io/phase": current}
+    runner.mark(fake_kube, "store-a", "failed", "interrupted", only_if="provisioning")
+    annotations = fake_kube.get("Namespace", "store-a")["metadata"]["annotations"]
+    assert (annotations["storeplatform.io/phase"] == "failed") is changed
+    assert annotations.get("storeplatform.io/reason") == ("interrupted" if changed else None)
+    assert ("could not mark namespace store-a" in caplog.text) is not changed
+
+
+def test_marks_say_when(fake_kube):
+    store_namespace(fake_kube)
+    runner.mark(fake_kube, "store-a", "provisioning", None)
+    annotations = fake_kube.get("Namespace", "store-a")["metadata"]["annotations"]
+    assert annotations["storeplatform.io/phase-at"].endswith("Z")
+
+
+def test_run_helm_gives_up_on_a_helm_past_its_limit(tmp_path, monkeypatch):
+    slow = tmp_path / "helm"
+    slow.write_text("#!/bin/sh\nexec sleep 30\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(runner.budget, "QUICK_CALL_SECONDS", 1)
+    with pytest.raises(runner.RunnerError) as err:
+        runner.run_helm(runner.history_args("store-a"), stop=runner.Stop(), binary=str(slow))
+    assert str(err.value) == "helm history did not finish within 1 s; it was killed"

@@ -5,6 +5,7 @@ the answer derived from them (status.py, deadletters.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from storeplatform import contract, deadletters, status
@@ -26,8 +27,9 @@ def read_state(kube: Kube, platform_ns: str) -> State:
     }
 
 
-def view(state: Mapping[str, list[Obj]]) -> dict[str, Any]:
-    """The list answer: {"stores": [...], "deadLetters": [...]}."""
+def view(state: Mapping[str, list[Obj]], now: datetime | None = None) -> dict[str, Any]:
+    """The list answer: {"stores": [...], "deadLetters": [...]} (as of now)."""
+    letters = deadletters.read_back(state["events"])
     stores = status.list_stores(state["namespaces"], state["jobs"], state["pods"],
-                                state["deployments"], state["ingresses"])
-    return {"stores": stores, "deadLetters": deadletters.read_back(state["events"])}
+                                state["deployments"], state["ingresses"], letters, now)
+    return {"stores": stores, "deadLetters": letters}

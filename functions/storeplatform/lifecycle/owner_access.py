@@ -29,7 +29,6 @@ SETTINGS: dict[str, Any] = {
     # own set-up hook), or the absolute path of a local wp-cli stand-in (make dev only).
     "RUNNER_WP_CLI": "job",
 }
-RESET_DEADLINE_SECONDS = 600
 
 
 def reset(kube: Kube, store: str, event_id: str, settings: Mapping[str, Any]) -> jobs.Outcome:
@@ -45,8 +44,7 @@ def reset(kube: Kube, store: str, event_id: str, settings: Mapping[str, Any]) ->
         raise PlatformError(Kind.INVALID, "store_not_ready",
                             f"store {store} is not ready; reset its admin password once it is")
     job = manifests.runner_job(contract.ACTION_RESET_ADMIN_PASSWORD, store, event_id, {
-        **settings, "EVENT_ID": event_id, "JOB_BACKOFF_LIMIT": 0,
-        "JOB_DEADLINE_SECONDS": RESET_DEADLINE_SECONDS})
+        **settings, "EVENT_ID": event_id, "JOB_BACKOFF_LIMIT": 0})  # deadline: budget.py
     meta = job["metadata"]
     standing = kube.read_or_none("Job", meta["name"], meta["namespace"])
     if standing is not None:
