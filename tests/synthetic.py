@@ -62,6 +62,10 @@ def objects(index: int, count: int, now: datetime, prefix: str = PREFIX) -> list
     name = f"{prefix}{index:04d}"
     status = status_of(index, count)
     created = now - timedelta(minutes=3 * (count - index))
+    if status == "provisioning":
+        # Busy stores are recent: a create takes minutes, and one with no Job for longer
+        # than status.STUCK_AFTER_SECONDS is reported failed (stuck), as it should be.
+        created = now - timedelta(seconds=5 + index % 120)
     ns = manifests.namespace(name, "woocommerce", created)
     notes = ns["metadata"]["annotations"]
     if status != "deleting":  # deleting stores are gone from the timeline's view
