@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,11 +11,14 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
+from storeplatform.connections import NoAnswer, NotSent, Pool
 from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+# The process's kept-alive connections to the receivers it sends events to.
+POOL = Pool()
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:
@@ -67,30 +68,32 @@ def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int
     return message.body, status, message.headers
 
 
-def send_event(url: str, event: BaseCloudEvent,
-               timeout: float) -> tuple[int, bytes, dict[str, str]]:
-    """POST the event in binary mode; return (status, body, headers) of any answer below 500.
+def send_event(url: str, event: BaseCloudEvent, timeout: float,
+               pool: Pool = POOL) -> tuple[int, bytes, dict[str, str]]:
+    """POST the event in binary mode over a kept-alive connection; return (status, body,
+    headers) of any answer below 500.
 
-    No answer, or a 5xx: UPSTREAM_UNAVAILABLE (nothing was done; the caller may retry).
+    No connection, or the request not written: UPSTREAM_UNAVAILABLE, nothing was changed.
+    A 5xx: UPSTREAM_UNAVAILABLE, try again. Sent, but no answer within `timeout`:
+    UPSTREAM_TIMEOUT; Knative's in-memory channel answers only once the subscriber did, so
+    the event may still be acted on.
     """
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"event receiver URL must be http(s): {url!r}")
     message = to_binary_event(event)
-    request = urllib.request.Request(url, data=message.body,  # noqa: S310 (scheme checked)
-                                     headers=message.headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            return response.status, response.read(), dict(response.headers.items())
-    except urllib.error.HTTPError as err:
-        body = err.read()
-        if err.code >= 500:
-            log.warning("event %s to %s: HTTP %s", event.get_id(), url, err.code)
-            raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
-                                f"event receiver answered HTTP {err.code}; try again") from err
-        return err.code, body, dict(err.headers.items())
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        log.warning("event %s to %s failed: %s", event.get_id(), url, err)
+        answer = pool.post(url, message.body, message.headers, timeout)
+    except NotSent as err:
+        log.warning("event %s to %s not sent: %s", event.get_id(), url, err)
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
-                            "event broker is unreachable; nothing was changed, try again",
+                            "event receiver is unreachable; nothing was changed, try again",
                             ) from err
-
+    except NoAnswer as err:
+        log.warning("event %s to %s sent, no answer: %s", event.get_id(), url, err)
+        raise PlatformError(Kind.UPSTREAM_TIMEOUT, "sink_timeout",
+                            f"event receiver took the event but gave no answer ({err}); "
+                            "the request may still be applied, and retrying it is safe",
+                            ) from err
+    if answer.status >= 500:
+        log.warning("event %s to %s: HTTP %s", event.get_id(), url, answer.status)
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
+                            f"event receiver answered HTTP {answer.status}; try again")
+    return answer.status, answer.body, answer.headers

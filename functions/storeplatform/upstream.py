@@ -30,7 +30,12 @@ def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
 def list_view(list_url: str, timeout: float) -> Any:
     """The data of list-stores' answer to a store.list event."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
-    status, body, headers = send_event(list_url, event, timeout)
+    try:
+        status, body, headers = send_event(list_url, event, timeout)
+    except PlatformError as err:  # a read changes nothing: unreachable or slow, retry
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            f"list-stores did not answer ({err.__cause__ or err.message}); "
+                            "retry") from err
     if status >= 300:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered HTTP {status}")

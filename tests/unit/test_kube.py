@@ -4,7 +4,6 @@ The verbs against the real API server: tests/integration/test_kube.py.
 """
 
 import json
-import socket
 import threading
 
 import pytest
@@ -145,32 +144,6 @@ def test_an_unreachable_api_server_is_a_503_the_broker_retries(tmp_path):
     response = app.test_client().post("/", headers=headers, data=body)
     assert response.status_code == 503
     assert error_of(response)["code"] == "kubernetes_unavailable"
-
-
-@pytest.fixture
-def silent_server():
-    """A server on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    listener.close()
 
 
 EVERY_VERB = {

@@ -39,6 +39,21 @@ def test_an_unreachable_broker_is_unavailable_and_says_nothing_changed():
     assert "nothing was changed" in err.value.message
 
 
+def test_a_broker_that_takes_the_event_but_never_answers_is_a_timeout(silent_server):
+    with pytest.raises(PlatformError) as err:
+        upstream.publish(silent_server, "io.storeplatform.store.create", "store-a", {}, 0.3)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_TIMEOUT, "sink_timeout")
+
+
+@pytest.mark.parametrize("where", ["silent", "closed"])
+def test_a_list_stores_that_does_not_answer_is_list_unavailable(silent_server, where):
+    url = silent_server if where == "silent" else f"http://127.0.0.1:{free_port()}/"
+    with pytest.raises(PlatformError) as err:
+        upstream.list_view(url, 0.3)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "list_unavailable")
+    assert "list-stores" in err.value.message
+
+
 def test_list_view_is_the_data_of_list_stores_answer(lister):
     assert upstream.list_view(lister.url, 5.0) == STORES
     assert received_event(lister).get_type() == "io.storeplatform.store.list"
