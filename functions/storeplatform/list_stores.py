@@ -1,13 +1,16 @@
 """list-stores: every store and its status, read from Kubernetes alone (no database).
 
-The gateway sends it store.list events directly and gets a store.list.result event back.
-It is also the Broker's dead-letter sink: what could not be delivered is kept as an Event.
+The gateway sends it store.list events directly and gets a store.list.result event back,
+answered from a watch cache of the objects the view is derived from (no API call in steady
+state; the view is derived again only once an object changed). Each gunicorn worker keeps
+its own cache. It is also the Broker's dead-letter sink: what could not be delivered is
+kept as an Event.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
@@ -18,27 +21,46 @@ from storeplatform.app import accepted, decode, function_app
 from storeplatform.events import new_event
 from storeplatform.kube import CONNECTION_SETTINGS, Kube, connect
 from storeplatform.lifecycle import cluster
+from storeplatform.watchcache import Derived, WatchCache
 
 log = logging.getLogger(__name__)
 
 SETTINGS = CONNECTION_SETTINGS | {"PLATFORM_NAMESPACE": contract.PLATFORM_NAMESPACE,
-                                  "LOG_LEVEL": "INFO"}
+                                  "CACHE_SYNC_TIMEOUT": 10.0, "CACHE_MAX_STALE": 30.0,
+                                  "WATCH_SECONDS": 300, "LOG_LEVEL": "INFO"}
+
+View = Callable[[], dict[str, Any]]
 
 
-def answer(event: BaseCloudEvent, kube: Kube, platform_ns: str) -> BaseCloudEvent:
-    """Decode the list event, read the cluster, reply with the view."""
+def answer(event: BaseCloudEvent, view: View) -> BaseCloudEvent:
+    """Decode the list event, read the view, reply with it."""
     contract.validate_list_data(event.get_data())
-    view = cluster.view(cluster.read_state(kube, platform_ns))
-    return new_event(contract.LIST_RESULT, contract.LIST_SOURCE, None, view)
+    return new_event(contract.LIST_RESULT, contract.LIST_SOURCE, None, view())
+
+
+def watch_cache(kube: Kube, settings: Mapping[str, Any]) -> WatchCache:
+    """The cache of every selection the view is derived from."""
+    return WatchCache(kube, cluster.selections(settings["PLATFORM_NAMESPACE"]),
+                      sync_timeout=float(settings["CACHE_SYNC_TIMEOUT"]),
+                      max_stale=float(settings["CACHE_MAX_STALE"]),
+                      watch_seconds=int(settings["WATCH_SECONDS"]))
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
-    """The list-stores function (gunicorn 'storeplatform.list_stores:create_app()')."""
+    """The list-stores function (gunicorn 'storeplatform.list_stores:create_app()').
+
+    With its own connection the cache starts listing at once, so the first request finds it
+    warm; with verbs handed in (tests), on the first list event.
+    """
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
     platform_ns = settings["PLATFORM_NAMESPACE"]
-    app = function_app("list-stores", (contract.LIST,),
-                       lambda event: answer(event, verbs, platform_ns))
+    cache = watch_cache(verbs, settings)
+    if kube is None:
+        cache.start()
+    view = Derived(cache, cluster.view)
+    app = function_app("list-stores", (contract.LIST,), lambda event: answer(event, view))
+    app.extensions["watch_cache"] = cache
 
     @app.post("/dead-letter")
     def dead_letter():
