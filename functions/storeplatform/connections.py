@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import http.client
 import select
+import socket
 import ssl
 import threading
 import urllib.parse
@@ -129,6 +130,9 @@ class Pool:
         except OSError as err:  # refused, unreachable, no such host, TLS handshake, time out
             conn.close()
             raise NotSent(f"cannot connect to {host}:{port}: {err}") from err
+        # http.client writes the head and the body apart: without this, Nagle's algorithm
+        # holds the body back until the receiver acknowledges the head.
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         return conn
 
     def _exchange(self, origin: Origin, conn: Connection, target: str, body: bytes,

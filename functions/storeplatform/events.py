@@ -50,8 +50,8 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
 
 
 def new_event(event_type: str, source: str, subject: str | None,
-              data: dict[str, Any]) -> CloudEvent:
-    """A JSON CloudEvent with a fresh id and time."""
+              data: dict[str, Any] | bytes) -> CloudEvent:
+    """A JSON CloudEvent with a fresh id and time (bytes: data already encoded as JSON)."""
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,

@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from flask import Blueprint, Flask, current_app, jsonify, request
+from flask import Blueprint, Flask, Response, current_app, jsonify, request
 
 from storeplatform import access, config, contract, dashboard, upstream
 from storeplatform.app import base_app
@@ -26,7 +26,8 @@ stores = Blueprint("stores", __name__)
 def list_all():
     """All stores with their status, from the list-stores function."""
     settings = current_app.config
-    return jsonify(upstream.list_view(settings["LIST_URL"], settings["LIST_TIMEOUT"]))
+    return Response(upstream.list_view(settings["LIST_URL"], settings["LIST_TIMEOUT"]),
+                    mimetype="application/json")
 
 
 @stores.post("/stores/<name>")

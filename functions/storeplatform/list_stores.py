@@ -9,6 +9,7 @@ kept as an Event.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -29,13 +30,18 @@ SETTINGS = CONNECTION_SETTINGS | {"PLATFORM_NAMESPACE": contract.PLATFORM_NAMESP
                                   "CACHE_SYNC_TIMEOUT": 10.0, "CACHE_MAX_STALE": 30.0,
                                   "WATCH_SECONDS": 300, "LOG_LEVEL": "INFO"}
 
-View = Callable[[], dict[str, Any]]
+View = Callable[[], bytes]
 
 
 def answer(event: BaseCloudEvent, view: View) -> BaseCloudEvent:
-    """Decode the list event, read the view, reply with it."""
+    """Decode the list event, read the view (JSON), reply with it."""
     contract.validate_list_data(event.get_data())
     return new_event(contract.LIST_RESULT, contract.LIST_SOURCE, None, view())
+
+
+def encoded_view(state: cluster.State) -> bytes:
+    """The view as the JSON the answer carries: encoded once per change of the cluster."""
+    return json.dumps(cluster.view(state)).encode()
 
 
 def watch_cache(kube: Kube, settings: Mapping[str, Any]) -> WatchCache:
@@ -58,7 +64,7 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     cache = watch_cache(verbs, settings)
     if kube is None:
         cache.start()
-    view = Derived(cache, cluster.view)
+    view = Derived(cache, encoded_view)
     app = function_app("list-stores", (contract.LIST,), lambda event: answer(event, view))
     app.extensions["watch_cache"] = cache
 
