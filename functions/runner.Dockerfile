@@ -9,8 +9,8 @@ RUN CGO_ENABLED=0 GOBIN=/out go install "helm.sh/helm/v4/cmd/helm@${HELM_VERSION
 FROM python:3.11-slim
 ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PYTHONPATH=/app HOME=/tmp
 WORKDIR /app
-COPY requirements.txt .
-RUN pip install --no-cache-dir -r requirements.txt
+COPY requirements.lock .
+RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY --from=helm /out/helm /usr/local/bin/helm
 COPY functions/storeplatform ./storeplatform
 COPY store-chart /opt/store-chart

@@ -95,6 +95,36 @@ def lint(helm: Path, profile: str, namespace: str = "store-ci",
                            *values_args(profile)])
 
 
+def acme_solver_pod(namespace: str, name: str = "cm-acme-http-solver-test") -> dict[str, Any]:
+    """cert-manager's HTTP-01 solver pod as its controller builds it with default flags
+    (cert-manager v1.21: pkg/issuer/acme/http/pod.go buildDefaultPod, labels from
+    pkg/apis/acme/v1/types.go, resources and runAsNonRoot from the controller defaults):
+    what a store namespace must admit, and what its NetworkPolicy must select."""
+    return {
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": name, "namespace": namespace, "labels": {
+            "acme.cert-manager.io/http-domain": "1234567890",
+            "acme.cert-manager.io/http-token": "987654321",
+            "acme.cert-manager.io/http01-solver": "true"}},
+        "spec": {
+            "automountServiceAccountToken": False, "enableServiceLinks": False,
+            "restartPolicy": "OnFailure", "nodeSelector": {"kubernetes.io/os": "linux"},
+            "securityContext": {"runAsNonRoot": True,
+                                "seccompProfile": {"type": "RuntimeDefault"}},
+            "containers": [{
+                "name": "acmesolver", "image": "cert-manager-acmesolver:v1.21.1",
+                "imagePullPolicy": "IfNotPresent",
+                "args": ["--listen-port=8089", "--domain=store.example.com", "--token=t",
+                         "--key=k"],
+                "ports": [{"name": "http", "containerPort": 8089}],
+                "resources": {"requests": {"cpu": "10m", "memory": "64Mi"},
+                              "limits": {"cpu": "100m", "memory": "64Mi"}},
+                "securityContext": {"readOnlyRootFilesystem": True,
+                                    "allowPrivilegeEscalation": False,
+                                    "capabilities": {"drop": ["ALL"]}}}]},
+    }
+
+
 def checkov(checkov_bin: Path, rendered_dir: Path) -> dict[str, Any]:
     """checkov over a directory of rendered manifests, with the chart's config and skips;
     returns the JSON report's summary plus the failed check ids."""

@@ -326,6 +326,32 @@ waits_after() {
   grep -q '^apiVersion: [a-z.]*knative\.dev/' "$1" && ! grep -q '^kind: SinkBinding$' "$1"
 }
 
+enable_oidc() {
+  # The platform's events are authenticated (docs/security.md): senders present OIDC tokens,
+  # the Broker enforces its EventPolicies (knative/315), the functions check the Broker's.
+  # This is Eventing's cluster-wide feature flag: it stays on for every Broker here.
+  step "Turning on Knative Eventing's OIDC sender identity (authentication-oidc: enabled)"
+  retry 5 k -n knative-eventing patch configmap/config-features --type merge \
+    -p '{"data":{"authentication-oidc":"enabled"}}' >/dev/null
+}
+
+ensure_gateway_token() {
+  # The gateway refuses to start without a token: make one, once, never printed. A rerun
+  # keeps it (rotate by deleting the Secret and rerunning `make up`).
+  if k -n "${PLATFORM_NS}" get secret storeplatform-gateway >/dev/null 2>&1; then
+    info "gateway token: kept (Secret ${PLATFORM_NS}/storeplatform-gateway)"
+    return
+  fi
+  head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' \
+    | k -n "${PLATFORM_NS}" create secret generic storeplatform-gateway \
+        --from-file=token=/dev/stdin >/dev/null
+  info "gateway token: created (Secret ${PLATFORM_NS}/storeplatform-gateway)"
+}
+
+token_command() {
+  printf '%s' "${KUBECTL} --context ${CONTEXT} -n ${PLATFORM_NS} get secret storeplatform-gateway -o jsonpath='{.data.token}' | base64 -d"
+}
+
 apply_platform() {
   step "Applying knative/ (namespace ${PLATFORM_NS})"
   local dir
@@ -336,6 +362,9 @@ apply_platform() {
     info "$(basename "${file}")"
     retry 3 k apply --server-side --force-conflicts --field-manager=storeplatform \
       -f "${file}" >/dev/null
+    if [[ "$(basename "${file}")" == 100-namespace.yaml ]]; then
+      ensure_gateway_token
+    fi
     if waits_after "${file}"; then
       k wait --for=condition=Ready --timeout=600s -f "${file}" >/dev/null
     fi
@@ -400,6 +429,7 @@ main() {
   if [[ "${MODE}" == kind ]]; then
     configure_knative_for_kind
   fi
+  enable_oidc
 
   apply_platform
 
@@ -411,6 +441,8 @@ main() {
   if [[ "${MODE}" == kind ]]; then
     info "stores:    http://<store-name>.localhost$([[ "${HTTP_PORT}" == 80 ]] || printf ':%s' "${HTTP_PORT}")/"
   fi
+  info "token:     the dashboard asks for it; read it with"
+  info "           $(token_command)"
   info "kubectl:   kubectl --context ${CONTEXT} -n ${PLATFORM_NS} get ksvc,broker,trigger"
   info "remove:    make down"
 }

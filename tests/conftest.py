@@ -28,7 +28,7 @@ ARTIFACTS = ROOT / "artifacts"
 STACK_START_TIMEOUT = 300.0
 STACK_STOP_TIMEOUT = 90.0
 ENDPOINTS = ("gateway", "broker", "create-store", "delete-store", "list-stores", "dashboard",
-             "kubeconfig")
+             "kubeconfig", "token")
 
 
 def unavailable(reason: str) -> None:
@@ -137,7 +137,8 @@ def launch(state_dir: Path, artifacts: Path) -> tuple[subprocess.Popen, dict[str
 @pytest.fixture(scope="session")
 def devstack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
     """`make dev` for the session: {'gateway': url, ..., 'dashboard': url, 'kubeconfig': path,
-    'state_dir': its state directory (logs in <state_dir>/logs)}.
+    'token': the gateway's bearer token, 'state_dir': its state directory (logs in
+    <state_dir>/logs, the gateway's OIDC sender tokens in <state_dir>/tokens)}.
 
     Runs on free ports with its own state directory, so it can sit next to a developer's
     own `make dev`.

@@ -4,13 +4,15 @@ shape of a CloudEvent function (decode the event, call the core, respond).
 
 from __future__ import annotations
 
+import io
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from cloudevents.core.base import BaseCloudEvent
 from cloudevents.core.v1.event import CloudEvent
-from flask import Flask, jsonify, request
-from werkzeug.exceptions import HTTPException
+from flask import Flask, Response, jsonify, request
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.events import event_response, parse_event
@@ -24,6 +26,9 @@ MAX_EVENT_BYTES = 64 * 1024
 STATUS: dict[Kind, int] = {
     Kind.INVALID: 400,
     Kind.UNAUTHORIZED: 401,
+    Kind.FORBIDDEN: 403,
+    Kind.UNSUPPORTED_MEDIA: 415,
+    Kind.LIMIT_REACHED: 409,  # the Broker retries it for a while: a delete may free a place
     Kind.CONFLICT: 422,
     Kind.NOT_AVAILABLE: 501,
     Kind.MISCONFIGURED: 500,
@@ -55,6 +60,9 @@ def register_error_handlers(app: Flask) -> None:
             return jsonify(_error_body("body_too_large",
                                        "request body is too large for this endpoint")), 400
         code = (err.name or "error").lower().replace(" ", "_")
+        if err.code == 429:  # Flask-Limiter's description is the limit that was hit
+            return jsonify(_error_body(code, f"too many store changes from this client "
+                                             f"(at most {err.description}); retry later")), 429
         return jsonify(_error_body(code, err.description or "")), err.code
 
     @app.errorhandler(Exception)
@@ -63,11 +71,38 @@ def register_error_handlers(app: Flask) -> None:
         return jsonify(_error_body("internal", "internal error; see the service log")), 500
 
 
+def bounded_body() -> None:
+    """Before every request: a body without Content-Length (chunked) is read whole, up to the
+    limit, or refused as too large. Werkzeug would cut it at the limit without a word."""
+    environ = request.environ
+    if request.content_length is not None or not environ.get("wsgi.input_terminated"):
+        return
+    limit = request.max_content_length or MAX_EVENT_BYTES
+    data = environ["wsgi.input"].read(limit + 1)
+    if len(data) > limit:
+        raise RequestEntityTooLarge()
+    # From here on the request reads as one with a Content-Length (request.stream is made
+    # from the environ on first use, which is after this hook).
+    environ.update({"wsgi.input": io.BytesIO(data), "CONTENT_LENGTH": str(len(data)),
+                    "wsgi.input_terminated": False})
+    environ.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+def security_headers(response: Response) -> Response:
+    """After every request: browsers must never guess a content type (a JSON error is not
+    a script or a page)."""
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
 def base_app(name: str, max_body: int = MAX_EVENT_BYTES) -> Flask:
-    """A Flask app with JSON errors, a body limit and GET /health."""
+    """A Flask app with JSON errors, a body limit (chunked bodies too), nosniff and GET
+    /health."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body
     register_error_handlers(app)
+    app.before_request(bounded_body)
+    app.after_request(security_headers)
     app.add_url_rule("/health", view_func=health)
     return app
 
@@ -92,13 +127,29 @@ def accepted() -> tuple[str, int]:
     return "", 202
 
 
-def function_app(name: str, event_types: tuple[str, ...], handle: Handler) -> Flask:
-    """A function that answers CloudEvents POSTed to `/` with handle(event); one log line each."""
+class Authenticator(Protocol):
+    """Who may deliver (storeplatform.eventauth.Senders): check raises UNAUTHORIZED or
+    FORBIDDEN for a request that must not be handled."""
+
+    def check(self, authorization: str | None) -> str: ...
+
+
+def authenticate(senders: Authenticator | None) -> None:
+    """Step 0: the sender's OIDC token, before anything of the request is read."""
+    if senders is not None:
+        senders.check(request.headers.get("Authorization"))
+
+
+def function_app(name: str, event_types: tuple[str, ...], handle: Handler,
+                 senders: Authenticator | None = None) -> Flask:
+    """A function that answers CloudEvents POSTed to `/` with handle(event), from the senders
+    that `senders` lets through (None: anyone); one log line each."""
     app = base_app(name)
 
     @app.post("/")
     def receive():
         """Receive one CloudEvent (binary or structured mode)."""
+        authenticate(senders)
         event = decode(event_types)
         where = f"event {event.get_id()} {event.get_type()} subject={event.get_subject()}"
         try:

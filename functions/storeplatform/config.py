@@ -42,9 +42,24 @@ def load(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None,
     return config
 
 
+# Loggers that write request or response bodies at DEBUG: the Kubernetes client's REST
+# layer logs every answer (Secrets included) and urllib3 its wire traffic. They never log
+# below WARNING, whatever LOG_LEVEL says (docs/security.md, "No secret in any log").
+BODY_LOGGERS = ("kubernetes.client.rest", "kubernetes", "urllib3")
+
+
+def quiet_body_loggers() -> None:
+    """Keep the loggers that could write a secret at WARNING or above."""
+    for name in BODY_LOGGERS:
+        logger = logging.getLogger(name)
+        if logger.level < logging.WARNING:  # NOTSET (0) would inherit the root's DEBUG
+            logger.setLevel(logging.WARNING)
+
+
 def setup_logging(level: str = "INFO") -> None:
-    """One line per record, to stderr, for every service."""
+    """One line per record, to stderr, for every service; never a body logger's DEBUG."""
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    quiet_body_loggers()
 
 
 def start(spec: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:

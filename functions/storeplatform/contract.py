@@ -34,8 +34,9 @@ _DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 PLATFORM_NAMESPACE = "storeplatform"
 MANAGED_BY = "storeplatform"
 CREDENTIALS_SECRET = "store-credentials"  # noqa: S105 (a Secret name, not a password)
-RUNNER_NAME = "storeplatform-runner"  # ServiceAccount, ClusterRole and RoleBinding
+RUNNER_NAME = "storeplatform-runner"  # ClusterRole and RoleBinding; prefix of the accounts
 RUNNER_COMPONENT = "helm-runner"
+STORES_CONFIG_MAP = "storeplatform-stores"  # the store cap's places (lifecycle/capacity.py)
 
 ACTION_INSTALL = "install"  # the runner's action: its argument, Job name and label
 ACTION_DELETE = "delete"
@@ -59,6 +60,40 @@ MANAGED_SELECTOR = f"{LABEL_MANAGED_BY}={MANAGED_BY}"
 DEAD_LETTER_REASON = "DeadLetter"  # the reason of the Events that record dead letters
 
 
+# Pod Security of every store namespace; part of the platform's marks (is_platform_namespace).
+POD_SECURITY_LABELS = {f"pod-security.kubernetes.io/{mode}": "restricted"
+                       for mode in ("enforce", "audit", "warn")}
+
+
+def runner_account(store: str) -> str:
+    """The store's own runner ServiceAccount (in the platform namespace): its RoleBinding
+    reaches that store's namespace only, so a runner never touches another store."""
+    return f"{RUNNER_NAME}-{store}"
+
+
+def service_account_subject(namespace: str, name: str) -> str:
+    """How the API server (and so an OIDC token's `sub`) names a ServiceAccount."""
+    return f"system:serviceaccount:{namespace}:{name}"
+
+
+def trigger_sender(platform_namespace: str, trigger: str) -> str:
+    """The OIDC subject the Broker delivers a Trigger's events with (Knative names the
+    Trigger's ServiceAccount `<trigger>-oidc-eventing.knative.dev-trigger`)."""
+    return service_account_subject(platform_namespace,
+                                   f"{trigger}-oidc-eventing.knative.dev-trigger")
+
+
+def broker_audience(platform_namespace: str, broker: str = "default") -> str:
+    """The OIDC audience of a Broker, as Knative derives it (<group>/<kind>/<ns>/<name>)."""
+    return f"eventing.knative.dev/broker/{platform_namespace}/{broker}"
+
+
+def service_audience(platform_namespace: str, service: str) -> str:
+    """The OIDC audience a function checks: its Knative Service's, in the same form (the
+    Triggers name it as their subscriber's `audience`)."""
+    return f"serving.knative.dev/service/{platform_namespace}/{service}"
+
+
 def job_name(action: str, store: str) -> str:
     """Deterministic runner Job name: helm-install-<store> or helm-delete-<store>."""
     return _JOB_PREFIX[action] + store
@@ -78,6 +113,20 @@ def manages(namespace: Mapping[str, Any]) -> bool:
     """True when a namespace is a store's: its store label names the namespace itself."""
     meta = namespace.get("metadata") or {}
     return bool(meta.get("name")) and (meta.get("labels") or {}).get(LABEL_STORE) == meta["name"]
+
+
+def is_platform_namespace(namespace: Mapping[str, Any]) -> bool:
+    """True when a namespace carries every mark create-store writes, and nothing else writes
+    (knative/150-admission-policies.yaml): the store label naming the namespace itself,
+    managed-by, an engine, a numeric created-at label, the created-at annotation, and Pod
+    Security `restricted` (enforce, audit, warn). Only such a namespace is adopted."""
+    meta = namespace.get("metadata") or {}
+    labels, annotations = meta.get("labels") or {}, meta.get("annotations") or {}
+    return (manages(namespace) and str(meta["name"]).startswith(NAME_PREFIX)
+            and labels.get(LABEL_MANAGED_BY) == MANAGED_BY and bool(labels.get(LABEL_ENGINE))
+            and str(labels.get(LABEL_CREATED_AT, "")).isdigit()
+            and bool(annotations.get(ANNOTATION_CREATED_AT))
+            and all(labels.get(key) == value for key, value in POD_SECURITY_LABELS.items()))
 
 
 # ---------------------------------------------------------------- validation
@@ -152,8 +201,10 @@ def requested_engine(body: bytes) -> str:
         return validate_engine(None)
     try:
         data = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, ValueError) as err:
-        raise _invalid("invalid_json", f"body is not valid JSON: {err}") from err
+    except RecursionError as err:
+        raise _invalid("invalid_json", "body JSON is nested too deeply") from err
+    except (UnicodeDecodeError, ValueError) as err:  # the parser's own text stays out
+        raise _invalid("invalid_json", "body is not valid JSON") from err
     if not isinstance(data, dict):
         raise _invalid("invalid_json", "body must be a JSON object like {\"engine\": ...}")
     validate_fields(data, frozenset({"engine"}))

@@ -11,13 +11,13 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract
+from storeplatform import config, contract, eventauth
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import provision
 from storeplatform.lifecycle.jobs import Outcome
 
-SETTINGS = provision.SETTINGS
+SETTINGS = provision.SETTINGS | eventauth.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
@@ -30,5 +30,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     """The create-store function (gunicorn 'storeplatform.create_store:create_app()')."""
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
+    # Only the Broker, delivering for Trigger create-store, may send here (docs/security.md).
+    keys = eventauth.keys_for(settings, lambda path: verbs.get_json(path))
+    senders = eventauth.endpoint(keys, settings,
+                                 "create-store", [contract.trigger_sender(
+                                     settings["PLATFORM_NAMESPACE"], "create-store")],
+                                 settings["EVENT_SENDERS"])
     return function_app("create-store", (contract.CREATE,),
-                        lambda event: handle(event, verbs, settings))
+                        lambda event: handle(event, verbs, settings), senders)

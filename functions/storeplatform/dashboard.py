@@ -4,10 +4,26 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flask import Blueprint, Flask, current_app, jsonify, send_from_directory
+from flask import Blueprint, Flask, Response, current_app, jsonify, send_from_directory
 
 settings = Blueprint("dashboard_settings", __name__)
 files = Blueprint("dashboard_files", __name__)
+
+# index.html's own <meta> policy, plus what only a header can say: no page of another
+# origin may frame the dashboard (clickjacking a Delete button).
+CONTENT_SECURITY_POLICY = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self' http: https:; base-uri 'none'; form-action 'none'; "
+    "require-trusted-types-for 'script'; trusted-types 'none'; frame-ancestors 'none'")
+
+
+@files.after_request
+def page_headers(response: Response) -> Response:
+    """The dashboard's files: the CSP with frame-ancestors, no framing, no referrer."""
+    response.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    response.headers["X-Frame-Options"] = "DENY"
+    response.headers["Referrer-Policy"] = "no-referrer"
+    return response
 
 
 @settings.get("/config.json")

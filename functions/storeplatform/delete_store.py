@@ -11,13 +11,13 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract
+from storeplatform import config, contract, eventauth
 from storeplatform.app import function_app
 from storeplatform.kube import Kube, connect
 from storeplatform.lifecycle import deprovision
 from storeplatform.lifecycle.jobs import Outcome
 
-SETTINGS = deprovision.SETTINGS
+SETTINGS = deprovision.SETTINGS | eventauth.SETTINGS
 
 
 def handle(event: BaseCloudEvent, kube: Kube, settings: Mapping[str, Any]) -> Outcome:
@@ -31,5 +31,11 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     """The delete-store function (gunicorn 'storeplatform.delete_store:create_app()')."""
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
+    # Only the Broker, delivering for Trigger delete-store, may send here (docs/security.md).
+    keys = eventauth.keys_for(settings, lambda path: verbs.get_json(path))
+    senders = eventauth.endpoint(keys, settings,
+                                 "delete-store", [contract.trigger_sender(
+                                     settings["PLATFORM_NAMESPACE"], "delete-store")],
+                                 settings["EVENT_SENDERS"])
     return function_app("delete-store", (contract.DELETE,),
-                        lambda event: handle(event, verbs, settings))
+                        lambda event: handle(event, verbs, settings), senders)

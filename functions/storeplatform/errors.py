@@ -13,6 +13,9 @@ class Kind(Enum):
 
     INVALID = "invalid request"  # fix the request
     UNAUTHORIZED = "unauthorized"  # send a valid credential
+    FORBIDDEN = "forbidden"  # a valid credential of a sender that may not do this
+    UNSUPPORTED_MEDIA = "unsupported media type"  # send application/json
+    LIMIT_REACHED = "limit reached"  # the platform holds as many stores as it may
     NOT_AVAILABLE = "engine not available"  # known, planned, not built yet
     CONFLICT = "not managed by the platform"  # a person must look; retrying cannot help
     RETRY_LATER = "retry later"  # the platform's own state says "not now"

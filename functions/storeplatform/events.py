@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from cloudevents.core.base import BaseCloudEvent
@@ -37,16 +39,46 @@ def parse_event(headers: Mapping[str, str], body: bytes) -> BaseCloudEvent:
             "request is not a CloudEvent: send ce-* headers (binary mode) or "
             f"Content-Type: {STRUCTURED_CONTENT_TYPE} (structured mode)",
         )
+    if not _is_binary(headers):
+        _check_structured(body)
     try:
         event = from_http_event(HTTPMessage(headers=dict(headers), body=body))
-    except (BaseCloudEventException, ValueError, TypeError, KeyError) as err:
+    except RecursionError as err:
+        raise _too_deep() from err
+    except (BaseCloudEventException, ValueError, TypeError, KeyError, AttributeError) as err:
+        # The SDK's text names its internals: the sender gets a fixed message, the log the
+        # detail.
+        log.info("invalid CloudEvent: %s", err)
         raise PlatformError(Kind.INVALID, "invalid_cloudevent",
-                            f"invalid CloudEvent: {err}") from err
+                            "invalid CloudEvent: a required attribute is missing or malformed "
+                            "(specversion, id, source, type)") from err
     data = event.get_data()
     if isinstance(data, (bytes, str)) and data:
         # The JSON format falls back to raw bytes/str when the body is not valid JSON.
         raise PlatformError(Kind.INVALID, "invalid_data", "event data must be a JSON object")
     return event
+
+
+def _is_binary(headers: Mapping[str, str]) -> bool:
+    return any(key.lower() == "ce-specversion" for key, _ in headers.items())
+
+
+def _too_deep() -> PlatformError:
+    return PlatformError(Kind.INVALID, "invalid_json", "JSON is nested too deeply")
+
+
+def _check_structured(body: bytes) -> None:
+    """A structured-mode body must be one JSON object (the event), whatever it nests."""
+    try:
+        envelope = json.loads(body)
+    except RecursionError as err:
+        raise _too_deep() from err
+    except (UnicodeDecodeError, ValueError) as err:
+        raise PlatformError(Kind.INVALID, "invalid_cloudevent",
+                            "structured CloudEvent is not valid JSON") from err
+    if not isinstance(envelope, dict):
+        raise PlatformError(Kind.INVALID, "invalid_cloudevent",
+                            "a structured CloudEvent must be a JSON object")
 
 
 def new_event(event_type: str, source: str, subject: str | None,
@@ -68,10 +100,23 @@ def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int
     return message.body, status, message.headers
 
 
-def send_event(url: str, event: BaseCloudEvent, timeout: float,
+def read_token(path: str) -> str | None:
+    """The OIDC token in a file the kubelet keeps fresh (read on every send); None: no file
+    configured. A configured file that cannot be read is MISCONFIGURED."""
+    if not path:
+        return None
+    try:
+        return Path(path).read_text().strip()
+    except OSError as err:
+        log.error("cannot read the sender token %s: %s", path, err.strerror)
+        raise PlatformError(Kind.MISCONFIGURED, "sender_token_missing",
+                            "this service's event sender token is not readable") from err
+
+
+def send_event(url: str, event: BaseCloudEvent, timeout: float, token: str | None = None,
                pool: Pool = POOL) -> tuple[int, bytes, dict[str, str]]:
-    """POST the event in binary mode over a kept-alive connection; return (status, body,
-    headers) of any answer below 500.
+    """POST the event in binary mode (with `Authorization: Bearer <token>` when given) over
+    a kept-alive connection; return (status, body, headers) of any answer below 500.
 
     No connection, or the request not written: UPSTREAM_UNAVAILABLE, nothing was changed.
     A 5xx: UPSTREAM_UNAVAILABLE, try again. Sent, but no answer within `timeout`:
@@ -79,8 +124,11 @@ def send_event(url: str, event: BaseCloudEvent, timeout: float,
     the event may still be acted on.
     """
     message = to_binary_event(event)
+    headers = dict(message.headers)
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     try:
-        answer = pool.post(url, message.body, message.headers, timeout)
+        answer = pool.post(url, message.body, headers, timeout)
     except NotSent as err:
         log.warning("event %s to %s not sent: %s", event.get_id(), url, err)
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",

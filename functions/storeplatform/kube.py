@@ -37,6 +37,8 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "RoleBinding": ("rbac", "role_binding", True),
     "Deployment": ("apps", "deployment", True),
     "Ingress": ("networking", "ingress", True),
+    "ServiceAccount": ("core", "service_account", True),
+    "ConfigMap": ("core", "config_map", True),
 }
 
 
@@ -136,6 +138,24 @@ class Kube:
             meta = obj["metadata"]
             self._call("replace", obj["kind"], meta.get("namespace"), meta["name"], obj=obj)
 
+    def replace(self, obj: Mapping[str, Any]) -> Obj:
+        """Replace obj; with metadata.resourceVersion set, only if it is still that version
+        (a concurrent change: RETRY_LATER, the next delivery reads it anew)."""
+        meta = obj["metadata"]
+        return self._call("replace", obj["kind"], meta.get("namespace"), meta["name"], obj=obj)
+
+    def get_json(self, path: str) -> Any:
+        """GET a non-resource path of the API server (OIDC discovery, its key set)."""
+        api = self._apis["core"].api_client
+        try:
+            response = api.call_api(path, "GET", auth_settings=["BearerToken"],
+                                    _preload_content=False, _request_timeout=self._timeout)
+        except ApiException as err:
+            raise _api_error(err, f"GET {path}") from err
+        except TransportError as err:
+            raise _unavailable("Kubernetes API is unreachable; retry") from err
+        return json.loads(response[0].data)
+
     def read_or_none(self, kind: str, name: str, namespace: str | None = None) -> Obj | None:
         """The object, or None when there is none of that name."""
         return self._call("read", kind, namespace, name, tolerate=(404,))
@@ -229,8 +249,12 @@ def _api_error(err: ApiException, what: str) -> PlatformError:
     if status == 0:  # TLS and other failures before any HTTP answer
         return _unavailable("Kubernetes API is unreachable; retry")
     if status == 403:
+        # RBAC's or an admission policy's text (who, what, which namespace) is for the
+        # operator's log; the answer goes as far as the dashboard's dead letters.
+        log.warning("%s: Kubernetes API refused: %s", what, _reason(err))
         return PlatformError(Kind.MISCONFIGURED, "kubernetes_forbidden",
-                             f"the function's ServiceAccount was refused: {_reason(err)}")
+                             f"{what}: the function's ServiceAccount was refused by the "
+                             "Kubernetes API; see the function's log")
     if status == 429 or status >= 500:
         return _unavailable(f"Kubernetes API answered {status}; retry")
     if status in (404, 409):  # the object changed under us; the next delivery sees it anew

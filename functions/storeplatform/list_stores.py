@@ -17,8 +17,8 @@ from typing import Any
 from cloudevents.core.base import BaseCloudEvent
 from flask import Flask
 
-from storeplatform import config, contract, deadletters
-from storeplatform.app import accepted, decode, function_app
+from storeplatform import config, contract, deadletters, eventauth
+from storeplatform.app import accepted, authenticate, decode, function_app
 from storeplatform.events import new_event
 from storeplatform.kube import CONNECTION_SETTINGS, Kube, connect
 from storeplatform.lifecycle import cluster
@@ -26,9 +26,14 @@ from storeplatform.watchcache import Derived, WatchCache
 
 log = logging.getLogger(__name__)
 
-SETTINGS = CONNECTION_SETTINGS | {"PLATFORM_NAMESPACE": contract.PLATFORM_NAMESPACE,
-                                  "CACHE_SYNC_TIMEOUT": 10.0, "CACHE_MAX_STALE": 30.0,
-                                  "WATCH_SECONDS": 300, "LOG_LEVEL": "INFO"}
+SETTINGS = CONNECTION_SETTINGS | eventauth.SETTINGS | {
+    "PLATFORM_NAMESPACE": contract.PLATFORM_NAMESPACE, "LOG_LEVEL": "INFO",
+    # Who may send dead letters (empty: the Triggers that name list-stores as their sink).
+    "DEAD_LETTER_SENDERS": "",
+    # The watch cache: the first sync's bound, how long it answers after losing track of
+    # the API server, how long one watch lasts before it is resumed.
+    "CACHE_SYNC_TIMEOUT": 10.0, "CACHE_MAX_STALE": 30.0, "WATCH_SECONDS": 300}
+GATEWAY_ACCOUNT = "storeplatform-gateway"
 
 View = Callable[[], bytes]
 
@@ -61,16 +66,27 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
     platform_ns = settings["PLATFORM_NAMESPACE"]
+    # List requests come from the gateway alone; dead letters from the Broker alone,
+    # delivering for the Triggers whose dead-letter sink this is.
+    keys = eventauth.keys_for(settings, lambda path: verbs.get_json(path))
+    gateway = eventauth.endpoint(keys, settings, "list-stores", [
+        contract.service_account_subject(platform_ns, GATEWAY_ACCOUNT)],
+        settings["EVENT_SENDERS"])
+    broker = eventauth.endpoint(keys, settings, "list-stores", [
+        contract.trigger_sender(platform_ns, trigger)
+        for trigger in ("create-store", "delete-store")], settings["DEAD_LETTER_SENDERS"])
     cache = watch_cache(verbs, settings)
     if kube is None:
         cache.start()
     view = Derived(cache, encoded_view)
-    app = function_app("list-stores", (contract.LIST,), lambda event: answer(event, view))
+    app = function_app("list-stores", (contract.LIST,), lambda event: answer(event, view),
+                       gateway)
     app.extensions["watch_cache"] = cache
 
     @app.post("/dead-letter")
     def dead_letter():
         """Keep an event the Broker gave up delivering; 202, empty."""
+        authenticate(broker)
         letter = deadletters.record(decode((contract.CREATE, contract.DELETE, contract.LIST)))
         log.warning("dead letter %s %s subject=%s: %s", letter["id"], letter["type"],
                     letter["subject"], letter["error"])

@@ -17,6 +17,11 @@ Obj = dict[str, Any]
 
 RUNNER_UID = 65532
 RUNNER_TMP = "/tmp"  # noqa: S108 (the runner pod's own emptyDir)
+# The runner's OIDC token for the Broker: a projected ServiceAccount token whose audience is
+# the Broker's alone (the API server refuses it), renewed by the kubelet.
+BROKER_TOKEN_DIR = "/var/run/storeplatform/broker"  # noqa: S105 (a mount path)
+BROKER_TOKEN_PATH = "token"  # noqa: S105 (a file name)
+BROKER_TOKEN_SECONDS = 3600
 
 
 def namespace(store: str, engine: str, now: datetime) -> Obj:
@@ -24,9 +29,7 @@ def namespace(store: str, engine: str, now: datetime) -> Obj:
     labels = contract.store_labels(store) | {
         contract.LABEL_ENGINE: engine,
         contract.LABEL_CREATED_AT: str(int(now.timestamp())),
-        "pod-security.kubernetes.io/enforce": "restricted",
-        "pod-security.kubernetes.io/audit": "restricted",
-        "pod-security.kubernetes.io/warn": "restricted",
+        **contract.POD_SECURITY_LABELS,
     }
     return {
         "apiVersion": "v1",
@@ -56,7 +59,8 @@ def credentials_secret(store: str, engine: str,
 
 
 def runner_role_binding(store: str, platform_namespace: str) -> Obj:
-    """Grants the Helm runner its ClusterRole inside the store's namespace only."""
+    """Grants the store's own runner account its ClusterRole inside the store's namespace
+    only."""
     return {
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "RoleBinding",
@@ -64,8 +68,26 @@ def runner_role_binding(store: str, platform_namespace: str) -> Obj:
                      "labels": contract.store_labels(store)},
         "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                     "name": contract.RUNNER_NAME},
-        "subjects": [{"kind": "ServiceAccount", "name": contract.RUNNER_NAME,
+        "subjects": [{"kind": "ServiceAccount", "name": contract.runner_account(store),
                       "namespace": platform_namespace}],
+    }
+
+
+def runner_service_account(store: str, platform_namespace: str,
+                           store_namespace: Mapping[str, Any]) -> Obj:
+    """The store's runner identity, in the platform namespace (where its Jobs run and outlive
+    the store's namespace on delete), owned by that namespace: it goes when the store goes.
+    No Secret refers to it: its pods get bound tokens only."""
+    meta = store_namespace["metadata"]
+    return {
+        "apiVersion": "v1",
+        "kind": "ServiceAccount",
+        "metadata": {"name": contract.runner_account(store), "namespace": platform_namespace,
+                     "labels": contract.store_labels(store) | {
+                         contract.LABEL_COMPONENT: contract.RUNNER_COMPONENT},
+                     "ownerReferences": [{"apiVersion": "v1", "kind": "Namespace",
+                                          "name": meta["name"], "uid": meta["uid"],
+                                          "blockOwnerDeletion": False}]},
     }
 
 
@@ -117,7 +139,8 @@ def runner_env(action: str, store: str, settings: Mapping[str, Any]) -> list[Obj
                 "name": contract.values_secret_name(store), "key": "values.yaml"}}},
         ]
     if settings.get("K_SINK"):
-        env.append(_env("K_SINK", settings["K_SINK"]))
+        env += [_env("K_SINK", settings["K_SINK"]),
+                _env("BROKER_TOKEN_FILE", f"{BROKER_TOKEN_DIR}/{BROKER_TOKEN_PATH}")]
     return env
 
 
@@ -139,8 +162,17 @@ def runner_container(action: str, store: str, settings: Mapping[str, Any]) -> Ob
             "capabilities": {"drop": ["ALL"]},
         },
         "terminationMessagePolicy": "FallbackToLogsOnError",
-        "volumeMounts": [{"name": "tmp", "mountPath": RUNNER_TMP}],
+        "volumeMounts": [{"name": "tmp", "mountPath": RUNNER_TMP},
+                         {"name": "broker-token", "mountPath": BROKER_TOKEN_DIR,
+                          "readOnly": True}],
     }
+
+
+def broker_token_volume(audience: str) -> Obj:
+    """The projected token the runner announces its outcome to the Broker with."""
+    return {"name": "broker-token", "projected": {"sources": [{"serviceAccountToken": {
+        "audience": audience, "expirationSeconds": BROKER_TOKEN_SECONDS,
+        "path": BROKER_TOKEN_PATH}}]}}
 
 
 def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, Any]) -> Obj:
@@ -160,7 +192,7 @@ def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, An
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
-                    "serviceAccountName": contract.RUNNER_NAME,
+                    "serviceAccountName": contract.runner_account(store),
                     "restartPolicy": "Never",
                     "securityContext": {
                         "runAsNonRoot": True,
@@ -169,7 +201,10 @@ def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, An
                         "seccompProfile": {"type": "RuntimeDefault"},
                     },
                     "containers": [runner_container(action, store, settings)],
-                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}}],
+                    "volumes": [{"name": "tmp", "emptyDir": {"sizeLimit": "256Mi"}},
+                                broker_token_volume(
+                                    settings.get("BROKER_AUDIENCE") or contract.broker_audience(
+                                        settings["PLATFORM_NAMESPACE"]))],
                 },
             },
         },

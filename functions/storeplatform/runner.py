@@ -21,9 +21,9 @@ from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from storeplatform import contract
+from storeplatform import config, contract
 from storeplatform.errors import PlatformError
-from storeplatform.events import new_event, send_event
+from storeplatform.events import new_event, read_token, send_event
 from storeplatform.kube import Kube, connect
 from storeplatform.status import one_line
 
@@ -151,42 +151,48 @@ def mark(kube: Kube, store: str, phase: str, reason: str | None) -> None:
         log.warning("could not mark namespace %s: %s", store, err.message)
 
 
-def announce(sink: str, event_type: str, store: str, reason: str | None) -> None:
-    """Tell the Broker what happened (best effort; lifecycle events are informative)."""
+def announce(sink: str, event_type: str, store: str, reason: str | None,
+             token_file: str = "") -> None:
+    """Tell the Broker what happened (best effort; lifecycle events are informative), with
+    the pod's OIDC token for the Broker (token_file) when there is one."""
     if not sink:
         return
     data: dict[str, Any] = {"name": store}
     if reason:
         data["reason"] = reason
     try:
-        send_event(sink, new_event(event_type, contract.RUNNER_SOURCE, store, data), 5.0)
+        event = new_event(event_type, contract.RUNNER_SOURCE, store, data)
+        status, _, _ = send_event(sink, event, 5.0, read_token(token_file))
+        if status >= 300:
+            log.warning("the Broker refused %s: HTTP %s", event_type, status)
     except Exception as err:
         log.warning("could not announce %s: %s", event_type, one_line(str(err)))
 
 
 def main(argv: Sequence[str], env: Mapping[str, str]) -> int:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(message)s")
+    config.quiet_body_loggers()
     action = argv[1] if len(argv) > 1 else ""
     if action not in (contract.ACTION_INSTALL, contract.ACTION_DELETE):
         print("usage: python -m storeplatform.runner install|delete", file=sys.stderr)
         return 2
     store = contract.validate_store_name(env.get("STORE_NAME"))
     kube = connect({"KUBECONFIG": env.get("KUBECONFIG", ""), "KUBE_TIMEOUT": 10.0})
-    sink = env.get("K_SINK", "")
+    sink, token_file = env.get("K_SINK", ""), env.get("BROKER_TOKEN_FILE", "")
     try:
         if action == contract.ACTION_INSTALL:
             install(env)
             mark(kube, store, "ready", None)
-            announce(sink, contract.READY, store, None)
+            announce(sink, contract.READY, store, None, token_file)
         else:
             delete(env, kube=kube)
-            announce(sink, contract.DELETED, store, None)
+            announce(sink, contract.DELETED, store, None, token_file)
     except (RunnerError, subprocess.TimeoutExpired, KeyError, OSError) as err:
         reason = one_line(str(err) if not isinstance(err, KeyError)
                           else f"missing setting {err}")
         if action == contract.ACTION_INSTALL:
             mark(kube, store, "failed", reason)
-        announce(sink, contract.FAILED, store, reason)
+        announce(sink, contract.FAILED, store, reason, token_file)
         _terminate(reason)
         return 1
     log.info("%s %s: done", action, store)

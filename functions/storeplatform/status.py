@@ -37,6 +37,10 @@ def _by_store(objects: Iterable[Obj]) -> dict[str, list[Obj]]:
     return grouped
 
 
+def _in_namespace(objects: Iterable[Obj], namespace: str) -> list[Obj]:
+    return [obj for obj in objects if _meta(obj).get("namespace") == namespace]
+
+
 def _condition(job: Obj, kind: str) -> Mapping[str, Any] | None:
     for cond in (job.get("status") or {}).get("conditions") or []:
         if cond.get("type") == kind and cond.get("status") == "True":
@@ -188,7 +192,10 @@ def list_stores(namespaces: list[Obj], jobs: list[Obj], pods: list[Obj],
         if not contract.manages(ns):
             continue
         name = _meta(ns)["name"]
+        # Readiness and URLs only from the store's own namespace: a label is anyone's to
+        # set, and an Ingress elsewhere must never change a store's admin link.
         stores.append(store_status(ns, jobs_by.get(name, []), pods_by.get(name, []),
-                                   deployments_by.get(name, []), ingresses_by.get(name, [])))
+                                   _in_namespace(deployments_by.get(name, []), name),
+                                   _in_namespace(ingresses_by.get(name, []), name)))
     return sorted(stores, key=lambda s: (s["createdAt"] or "", s["name"]))
 

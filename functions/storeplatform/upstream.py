@@ -10,16 +10,17 @@ from typing import Any
 
 from storeplatform import contract
 from storeplatform.errors import Kind, PlatformError
-from storeplatform.events import new_event, parse_event, send_event
+from storeplatform.events import new_event, parse_event, read_token, send_event
 
 log = logging.getLogger(__name__)
 
 
 def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
-            timeout: float) -> str:
-    """Hand a store event to the Broker; its id. A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
+            timeout: float, token_file: str = "") -> str:
+    """Hand a store event to the Broker (with the OIDC token in token_file, if any); its id.
+    A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
     event = new_event(event_type, contract.GATEWAY_SOURCE, store, data)
-    status, body, _ = send_event(sink, event, timeout)
+    status, body, _ = send_event(sink, event, timeout, read_token(token_file))
     if status >= 300:
         log.warning("broker refused event %s: HTTP %s %s", event.get_id(), status, body[:200])
         raise PlatformError(Kind.UPSTREAM_REJECTED, "sink_rejected",
@@ -28,12 +29,14 @@ def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
     return event.get_id()
 
 
-def list_view(list_url: str, timeout: float) -> bytes:
-    """The data of list-stores' answer to a store.list event, as the JSON it came in (read
-    from memory there; passed on here without being decoded and encoded again)."""
+def list_view(list_url: str, timeout: float, token_file: str = "") -> bytes:
+    """The data of list-stores' answer to a store.list event (sent with the OIDC token in
+    token_file, if any), as the JSON it came in: read from memory there, passed on here
+    without being decoded and encoded again."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
+    token = read_token(token_file)
     try:
-        status, body, headers = send_event(list_url, event, timeout)
+        status, body, headers = send_event(list_url, event, timeout, token)
     except PlatformError as err:  # a read changes nothing: unreachable or slow, retry
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores did not answer ({err.__cause__ or err.message}); "

@@ -65,10 +65,15 @@ def slim(obj: Obj) -> Obj:
 _CACHES: weakref.WeakSet[WatchCache] = weakref.WeakSet()
 
 
+def caches() -> list[WatchCache]:
+    """Every cache of this process."""
+    return list(_CACHES)
+
+
 def _after_fork_in_child() -> None:
     """A forked child has none of its parent's threads, and maybe a lock one of them held:
     give each cache a fresh lock, and let its first use start the child's own threads."""
-    for cache in list(_CACHES):
+    for cache in caches():
         cache._forked()
 
 

@@ -6,7 +6,10 @@ delivery policy and dead-letter sink exactly as in the files), then runs the fou
 under gunicorn, each with a kubeconfig holding only its own ServiceAccount token, where the
 Knative Services would run them (the Serving stand-in marks those Services Ready; localkube's
 network routes their cluster names to these processes). Prints `name: url` per endpoint
-(`broker:` is the real broker ingress, through a port-forward), then `ready`.
+(`broker:` is the real broker ingress, through a port-forward) and `token: <value>`, the
+gateway's bearer token (GATEWAY_TOKEN, else a fresh random one), then `ready`. Eventing runs
+with OIDC on: the gateway sends its ServiceAccount's tokens, the functions check the
+Broker's.
 Ctrl-C or SIGTERM stops everything.
 """
 
@@ -15,6 +18,7 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -40,6 +44,8 @@ RUNNER_IMAGE = "storeplatform/helm-runner:dev"
 FUNCTIONS = ("create-store", "delete-store", "list-stores")
 SERVICES = ("gateway", "broker", "create-store", "delete-store", "list-stores")
 KNATIVE_SERVICES = ("gateway", *FUNCTIONS)
+BROKER_AUDIENCE = f"eventing.knative.dev/broker/{NS}/default"
+LIST_AUDIENCE = f"serving.knative.dev/service/{NS}/list-stores"
 
 
 @dataclass
@@ -50,6 +56,9 @@ class Stack:
     procs: dict[str, subprocess.Popen] = field(default_factory=dict)
     cluster_started: bool = False
     broker_path: str = ""
+    # The gateway's bearer token: GATEWAY_TOKEN from the environment, else a fresh one.
+    gateway_token: str = field(default_factory=lambda: os.environ.get("GATEWAY_TOKEN")
+                               or secrets.token_urlsafe(24))
 
     def url(self, name: str) -> str:
         return f"http://127.0.0.1:{self.ports[name]}"
@@ -84,14 +93,18 @@ def gunicorn_argv(app: str, port: int, workers: int = 1, threads: int = 4) -> li
             "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5", app]
 
 
-def service_env(stack: Stack, kubeconfigs: dict[str, Path]) -> dict[str, dict[str, str]]:
+def service_env(stack: Stack, kubeconfigs: dict[str, Path],
+                sender_tokens: dict[str, Path] | None = None) -> dict[str, dict[str, str]]:
     """Each service's configuration, as the Knative Services in knative/ give it."""
     sink = stack.url("broker") + stack.broker_path
     runner = {"RUNNER_IMAGE": RUNNER_IMAGE, "K_SINK": sink, "PLATFORM_NAMESPACE": NS}
+    tokens = sender_tokens or {}
     return {
         "gateway": {"K_SINK": sink, "LIST_URL": stack.url("list-stores"),
                     "DASHBOARD_DIR": str(REPO_ROOT / "dashboard"),
-                    "GATEWAY_TOKEN": os.environ.get("GATEWAY_TOKEN", "")},
+                    "GATEWAY_TOKEN": stack.gateway_token,
+                    "BROKER_TOKEN_FILE": str(tokens.get("broker", "")),
+                    "LIST_TOKEN_FILE": str(tokens.get("list-stores", ""))},
         "create-store": runner | {"KUBECONFIG": str(kubeconfigs["create-store"]),
                                   "RUNNER_CHART_PATH": str(REPO_ROOT / "store-chart"),
                                   "STORE_VALUES_PROFILE": "local"},
@@ -109,10 +122,11 @@ APPS = {
 }
 
 
-def start_services(stack: Stack, kubeconfigs: dict[str, Path]) -> None:
+def start_services(stack: Stack, kubeconfigs: dict[str, Path],
+                   sender_tokens: dict[str, Path]) -> None:
     logs = stack.state_dir / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    for name, env in service_env(stack, kubeconfigs).items():
+    for name, env in service_env(stack, kubeconfigs, sender_tokens).items():
         out = (logs / f"{name}.log").open("ab")
         stack.procs[name] = subprocess.Popen(
             gunicorn_argv(APPS[name], stack.ports[name]), env=python_env(env), cwd=REPO_ROOT,
@@ -196,13 +210,22 @@ def run(stack: Stack) -> network.PortForward:
     kubeconfigs = {fn: bootstrap.service_account_kubeconfig(
         api, kubeconfig, NS, f"storeplatform-{fn}", stack.state_dir / f"{fn}.kubeconfig")
         for fn in FUNCTIONS}
-    start_services(stack, kubeconfigs)
+    # What the gateway's pod projects (knative/430-gateway.yaml): its own ServiceAccount's
+    # tokens for the Broker and for list-stores, and nothing valid at the Kubernetes API.
+    sender_tokens = {target: bootstrap.audience_token_file(
+        api, NS, "storeplatform-gateway", audience,
+        stack.state_dir / "tokens" / f"gateway-{target}")
+        for target, audience in (("broker", BROKER_AUDIENCE), ("list-stores", LIST_AUDIENCE))}
+    start_services(stack, kubeconfigs, sender_tokens)
     wait_healthy(stack)
     for name in SERVICES:
         suffix = stack.broker_path if name == "broker" else ""
         print(f"{name}: {stack.url(name)}{suffix}", flush=True)
     print(f"dashboard: {stack.url('gateway')}/", flush=True)
     print(f"kubeconfig: {kubeconfig}", flush=True)
+    # A loopback-only development stack: its gateway token is printed for the developer
+    # (and the tests) to use; `make up` never prints one, it says how to read it.
+    print(f"token: {stack.gateway_token}", flush=True)
     print("ready", flush=True)
     return forward
 

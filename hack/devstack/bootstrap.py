@@ -1,14 +1,16 @@
 """Bootstrap the platform's own Kubernetes objects on a cluster without Knative.
 
-`make dev` and the integration tests apply exactly the namespace, ServiceAccounts and RBAC
-from knative/ (the Knative kinds there need a Knative data plane and are skipped), then give
-each function a kubeconfig holding only its own ServiceAccount's token, so the RBAC in
-knative/ is what the functions really run with.
+`make dev` and the integration tests apply exactly the namespace, ServiceAccounts, RBAC,
+admission policies (with their parameter ConfigMap) and NetworkPolicies from knative/ (the
+Knative kinds there need a Knative data plane and are skipped), then give each function a
+kubeconfig holding only its own ServiceAccount's token, so the RBAC and the policies in
+knative/ are what the functions really run with.
 """
 
 from __future__ import annotations
 
 import base64
+import os
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -22,7 +24,9 @@ from localkube.kubeconfig import token_kubeconfig, write_private
 REPO_ROOT = Path(__file__).resolve().parents[2]
 KNATIVE_DIR = REPO_ROOT / "knative"
 PLATFORM_KINDS = frozenset({"Namespace", "ServiceAccount", "ClusterRole", "Role",
-                            "ClusterRoleBinding", "RoleBinding"})
+                            "ClusterRoleBinding", "RoleBinding", "ConfigMap",
+                            "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding",
+                            "NetworkPolicy"})
 FIELD_MANAGER = "storeplatform-devstack"
 
 
@@ -56,6 +60,21 @@ def service_account_token(api: client.ApiClient, namespace: str, name: str,
     answer = client.CoreV1Api(api).create_namespaced_service_account_token(
         name, namespace, request, _request_timeout=10)
     return answer.status.token
+
+
+def audience_token_file(api: client.ApiClient, namespace: str, name: str, audience: str,
+                        path: Path, seconds: int = 24 * 3600) -> Path:
+    """Write a token of namespace/name for one audience (what a projected serviceAccountToken
+    volume holds), mode 0600."""
+    request = {"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+               "spec": {"audiences": [audience], "expirationSeconds": seconds}}
+    answer = client.CoreV1Api(api).create_namespaced_service_account_token(
+        name, namespace, request, _request_timeout=10)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as out:
+        out.write(answer.status.token)
+    return path
 
 
 def service_account_kubeconfig(api: client.ApiClient, admin_kubeconfig: Path, namespace: str,

@@ -58,7 +58,7 @@ def manifest_files(knative_dir: Path = KNATIVE_DIR) -> list[tuple[Path, list[Doc
 def _plural(doc: Doc) -> tuple[str, str, str]:
     group, version = doc["apiVersion"].split("/")
     plurals = {"Broker": "brokers", "Trigger": "triggers", "SinkBinding": "sinkbindings",
-               "Service": "services"}
+               "Service": "services", "EventPolicy": "eventpolicies"}
     return group, version, plurals[doc["kind"]]
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -176,9 +176,12 @@ def _spawn(cluster: Cluster, layout: Layout, pod: manifests.Pod, bin_dir: Path,
 
 
 def start(cluster: Cluster, bin_dir: Path = DEFAULT_BIN_DIR,
-          crds_dir: Path = DEFAULT_CRDS_DIR, timeout: float = START_TIMEOUT) -> Knative:
-    """Install Knative Eventing's release manifests and run its components, plus the
-    Serving stand-in; returns once the webhooks answer. Idempotent on a running cluster."""
+          crds_dir: Path = DEFAULT_CRDS_DIR, timeout: float = START_TIMEOUT,
+          features: Mapping[str, str] = manifests.FEATURES) -> Knative:
+    """Install Knative Eventing's release manifests (with the feature flags `features` in
+    config-features: OIDC on by default, as `make up` sets it) and run its components, plus
+    the Serving stand-in; returns once the webhooks answer. Already running: returned as it
+    is."""
     absent = missing(bin_dir, crds_dir)
     if absent:
         raise StartError(f"Knative Eventing is not built ({', '.join(absent)}): "
@@ -186,8 +189,13 @@ def start(cluster: Cluster, bin_dir: Path = DEFAULT_BIN_DIR,
     deadline = time.monotonic() + timeout
     layout = Layout(cluster.state_dir)
     layout.root.mkdir(parents=True, exist_ok=True)
-    stop(cluster.state_dir)
-    docs = manifests.documents(eventing_dir(bin_dir) / "config")
+    names = (*manifests.START_ORDER, "serving")
+    if all(procs.is_running(layout.pid_file(name)) for name in names):
+        log.info("Knative Eventing already runs on this cluster")
+        return Knative(cluster, tuple(manifests.START_ORDER))
+    stop(cluster.state_dir)  # half running: start again from a clean slate
+    docs = manifests.with_features(manifests.documents(eventing_dir(bin_dir) / "config"),
+                                   features)
     webhook_configs = [d for d in docs if d["kind"] in WEBHOOK_CONFIGURATIONS]
     rest = [d for d in docs if d["kind"] not in WEBHOOK_CONFIGURATIONS]
     crds = serving_crds(crds_dir) + [d for d in rest if d["kind"] == "CustomResourceDefinition"]

@@ -37,6 +37,11 @@ START_ORDER = ("eventing-webhook", "imc-controller", "eventing-controller", "imc
 
 Doc = dict[str, Any]
 
+FEATURES_CONFIG_MAP = "config-features"
+# What `make up` turns on too: senders prove who they are with an OIDC token (ServiceAccount
+# tokens of the API server), Brokers enforce EventPolicies, Triggers deliver with a token.
+FEATURES = {"authentication-oidc": "enabled"}
+
 
 def release_files(config_dir: Path) -> list[Path]:
     """The release's YAML files of PARTS, in the order its docs apply them (path order)."""
@@ -60,6 +65,16 @@ def documents(config_dir: Path) -> list[Doc]:
             for doc in yaml.safe_load_all(path.read_text()) if doc and _selected(doc)]
     first = [d for d in docs if d["kind"] in ("Namespace", "CustomResourceDefinition")]
     return first + [d for d in docs if d["kind"] not in ("Namespace", "CustomResourceDefinition")]
+
+
+def with_features(docs: Iterable[Doc], features: Mapping[str, str]) -> list[Doc]:
+    """The release's objects with Eventing's feature flags (config-features) set."""
+    changed = []
+    for doc in docs:
+        if doc["kind"] == "ConfigMap" and doc["metadata"]["name"] == FEATURES_CONFIG_MAP:
+            doc = {**doc, "data": {**(doc.get("data") or {}), **features}}
+        changed.append(doc)
+    return changed
 
 
 def deployments(docs: Iterable[Doc]) -> dict[str, Doc]:

@@ -9,6 +9,11 @@ from localkube.options import KWOK_NODE_ANNOTATION, KWOK_NODE_ANNOTATION_VALUE
 
 HOST = "127.0.0.1"
 SERVICE_ACCOUNT_ISSUER = "https://kubernetes.default.svc.cluster.local"
+# Where the OIDC discovery document says the token keys are. Left unset, the API server
+# would name its own advertise address (a host interface, not loopback); this name
+# resolves to 127.0.0.1 inside every pod network namespace (localkube.podnet), where
+# port 443 leads to the API server.
+SERVICE_ACCOUNT_JWKS_URI = f"{SERVICE_ACCOUNT_ISSUER}/openid/v1/jwks"
 # Only recorded in Service objects; nothing ever connects to these addresses.
 SERVICE_CLUSTER_IP_RANGE = "10.96.0.0/16"
 POD_CIDR = "10.244.0.1/16"
@@ -110,6 +115,10 @@ def apiserver_argv(bin_dir: Path, layout: Layout, ports: Ports,
         "--authorization-mode=Node,RBAC",
         f"--enable-admission-plugins={','.join(ADMISSION_PLUGINS)}",
         f"--service-account-issuer={SERVICE_ACCOUNT_ISSUER}",
+        f"--service-account-jwks-uri={SERVICE_ACCOUNT_JWKS_URI}",
+        # Only tokens for the API server itself authenticate to it: a token minted for the
+        # Broker or a function (Knative OIDC audiences) is refused here.
+        f"--api-audiences={SERVICE_ACCOUNT_ISSUER}",
         f"--service-account-key-file={pki / 'sa.pub'}",
         f"--service-account-signing-key-file={pki / 'sa.key'}",
         f"--service-cluster-ip-range={SERVICE_CLUSTER_IP_RANGE}",

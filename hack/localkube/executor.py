@@ -50,12 +50,14 @@ def pod_key(pod: Mapping[str, Any]) -> str:
 
 
 def token_projection(pod: Mapping[str, Any]) -> dict[str, Any] | None:
-    """The serviceAccountToken projection the ServiceAccount admission plugin added
-    (None: automountServiceAccountToken is off, the pod gets no credentials)."""
+    """The serviceAccountToken projection the ServiceAccount admission plugin added, the one
+    for the API server itself (no audience); None: automountServiceAccountToken is off, the
+    pod gets no credentials."""
     for volume in pod.get("spec", {}).get("volumes") or []:
         for source in (volume.get("projected") or {}).get("sources") or []:
-            if source.get("serviceAccountToken"):
-                return source["serviceAccountToken"]
+            token = source.get("serviceAccountToken")
+            if token and not token.get("audience"):
+                return token
     return None
 
 
@@ -106,9 +108,10 @@ class PodWorker(threading.Thread):
                 return None
             raise
 
-    def _token(self) -> str:
-        """A token of the pod's ServiceAccount bound to this pod, as the kubelet mounts it."""
-        projection = token_projection(self.pod)
+    def _token(self, projection: Mapping[str, Any] | None = None) -> str:
+        """A token of the pod's ServiceAccount bound to this pod, as the kubelet mounts it
+        (for the API server, or for the projection's audience)."""
+        projection = projection or token_projection(self.pod)
         if projection is None:
             return ""
         meta, spec = self.pod["metadata"], self.pod["spec"]
@@ -132,29 +135,45 @@ class PodWorker(threading.Thread):
         return str(self.dir / "volumes" / name)
 
     def _materialize_volumes(self) -> None:
-        """emptyDir: a directory; secret/configMap: their keys as files (mode 0600)."""
+        """emptyDir: a directory; secret/configMap: their keys as files (mode 0600);
+        projected: its serviceAccountToken (TokenRequest, bound to the pod) and secret /
+        configMap sources as files. The API server's own kube-api-access projection is
+        not written: the process gets that token in its kubeconfig."""
         for volume in self.pod["spec"].get("volumes") or []:
             target = Path(self._volume_dir(volume["name"]))
             if "emptyDir" in volume:
                 target.mkdir(parents=True, exist_ok=True)
                 continue
+            if "projected" in volume and token_projection({"spec": {"volumes": [volume]}}):
+                continue
+            for source in (volume.get("projected") or {}).get("sources") or []:
+                target.mkdir(parents=True, exist_ok=True)
+                if source.get("serviceAccountToken"):
+                    path = target / source["serviceAccountToken"]["path"]
+                    path.write_text(self._token(source["serviceAccountToken"]))
+                    path.chmod(0o600)
+                for kind, field in (("Secret", "secret"), ("ConfigMap", "configMap")):
+                    if source.get(field):
+                        self._write_items(kind, source[field], source[field]["name"], target)
             for kind, field, name_key in (("Secret", "secret", "secretName"),
                                           ("ConfigMap", "configMap", "name")):
                 source = volume.get(field)
-                if source is None:
-                    continue
-                data = self._lookup(kind, source[name_key])
-                if data is None and not source.get("optional"):
-                    raise podspec.ContainerConfigError(f'{kind.lower()} "{source[name_key]}" '
-                                                       "not found")
-                target.mkdir(parents=True, exist_ok=True)
-                items = source.get("items") or [{"key": k, "path": k} for k in (data or {})]
-                for item in items:
-                    if data and item["key"] in data:
-                        path = target / item["path"]
-                        path.parent.mkdir(parents=True, exist_ok=True)
-                        path.write_text(data[item["key"]])
-                        path.chmod(0o600)
+                if source is not None:
+                    self._write_items(kind, source, source[name_key], target)
+
+    def _write_items(self, kind: str, source: Mapping[str, Any], name: str,
+                     target: Path) -> None:
+        data = self._lookup(kind, name)
+        if data is None and not source.get("optional"):
+            raise podspec.ContainerConfigError(f'{kind.lower()} "{name}" not found')
+        target.mkdir(parents=True, exist_ok=True)
+        items = source.get("items") or [{"key": k, "path": k} for k in (data or {})]
+        for item in items:
+            if data and item["key"] in data:
+                path = target / item["path"]
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(data[item["key"]])
+                path.chmod(0o600)
 
     # --- lifecycle -----------------------------------------------------------------------
     def _prepare(self, container: dict[str, Any]) -> tuple[list[str], dict[str, str]]:

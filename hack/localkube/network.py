@@ -474,15 +474,37 @@ class PortForward:
         self.server.server_close()
 
 
+# The names a pod resolves without DNS: the API server's Service (what in-cluster clients
+# and Knative's OIDC discovery dial, on port 443) points at the pod's own loopback, where
+# localkube.podnet relays it to the API server.
+APISERVER_NAMES = ("kubernetes", "kubernetes.default", "kubernetes.default.svc",
+                   f"kubernetes.default.svc.{CLUSTER_DOMAIN}")
+APISERVER_SERVICE_PORT = 443
+
+
+def pod_hosts(pod: str) -> str:
+    """The /etc/hosts of a pod, as the kubelet writes one per pod (plus the API server)."""
+    return (f"127.0.0.1\tlocalhost\n::1\tlocalhost\n127.0.0.1\t{pod}\n"
+            f"127.0.0.1\t{' '.join(APISERVER_NAMES)}\n")
+
+
 def pod_argv(state_dir: Path, pod: str, apiserver_port: int, expose: tuple[int, ...],
              argv: list[str]) -> list[str]:
-    """argv run as a pod: in its own network namespace, with the API server on
-    127.0.0.1:<apiserver_port> and the HTTP proxy on 127.0.0.1:3128 inside it, and each
-    port in expose reachable from outside as the Unix socket Sockets.pod_port(pod, port)."""
+    """argv run as a pod: in its own network and mount namespace, with the API server on
+    127.0.0.1:<apiserver_port> and on kubernetes.default.svc:443 (its own /etc/hosts) and
+    the HTTP proxy on 127.0.0.1:3128 inside it, and each port in expose reachable from
+    outside as the Unix socket Sockets.pod_port(pod, port)."""
     sockets = Sockets(state_dir)
-    unshare = ["unshare", "--net"] + ([] if os.geteuid() == 0 else ["--map-root-user"])
-    shim = [sys.executable, "-m", "localkube.podnet",
+    hosts = sockets.dir / "pods" / f"{pod}.hosts"
+    hosts.parent.mkdir(parents=True, exist_ok=True)
+    hosts.write_text(pod_hosts(pod))
+    # The mount namespace only serves the pod's own /etc/hosts (a bind mount that never
+    # reaches this machine's /etc/hosts: unshare makes its mounts private).
+    unshare = ["unshare", "--net", "--mount"] + ([] if os.geteuid() == 0
+                                                 else ["--map-root-user"])
+    shim = [sys.executable, "-m", "localkube.podnet", "--hosts", str(hosts),
             "--inward", f"{apiserver_port}={sockets.apiserver}",
+            "--inward", f"{APISERVER_SERVICE_PORT}={sockets.apiserver}",
             "--inward", f"{PROXY_PORT_IN_POD}={sockets.proxy}"]
     for port in expose:
         shim += ["--expose", f"{port}={sockets.pod_port(pod, port)}"]

@@ -1,7 +1,9 @@
-"""Inside a pod's network namespace: `python -m localkube.podnet [--inward P=SOCK] [--expose
-P=SOCK] -- PROGRAM ARGS...` (started by localkube.network.pod_argv under `unshare --net`).
+"""Inside a pod's network namespace: `python -m localkube.podnet [--hosts FILE] [--inward
+P=SOCK] [--expose P=SOCK] -- PROGRAM ARGS...` (started by localkube.network.pod_argv under
+`unshare --net --mount`).
 
-It brings the namespace's loopback up, listens on 127.0.0.1:P for each --inward and relays
+It bind-mounts FILE over /etc/hosts (in its own mount namespace only), brings the
+namespace's loopback up, listens on 127.0.0.1:P for each --inward and relays
 to the Unix socket SOCK outside (the API server, the cluster's HTTP proxy), listens on the
 Unix socket SOCK for each --expose and relays to 127.0.0.1:P inside (the pod's own ports),
 then runs PROGRAM, passes SIGTERM/SIGINT on, and exits with PROGRAM's status.
@@ -10,8 +12,11 @@ then runs PROGRAM, passes SIGTERM/SIGINT on, and exits with PROGRAM's status.
 from __future__ import annotations
 
 import argparse
+import ctypes
+import ctypes.util
 import fcntl
 import logging
+import os
 import signal
 import socket
 import socketserver
@@ -26,6 +31,7 @@ from localkube.network import _TCPServer, _unix_server, relay_handler, tcp_backe
 log = logging.getLogger("localkube.podnet")
 
 SIOCGIFFLAGS, SIOCSIFFLAGS, IFF_UP = 0x8913, 0x8914, 0x1
+MS_BIND = 0x1000
 
 
 def loopback_up() -> None:
@@ -34,6 +40,14 @@ def loopback_up() -> None:
         request = struct.pack("16sH14x", b"lo", 0)
         flags = struct.unpack("16sH14x", fcntl.ioctl(sock, SIOCGIFFLAGS, request))[1]
         fcntl.ioctl(sock, SIOCSIFFLAGS, struct.pack("16sH14x", b"lo", flags | IFF_UP))
+
+
+def bind_hosts(hosts: Path) -> None:
+    """`mount --bind HOSTS /etc/hosts`, without needing util-linux's mount."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+    if libc.mount(str(hosts).encode(), b"/etc/hosts", None, MS_BIND, None) != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"bind mount of {hosts} on /etc/hosts: {os.strerror(err)}")
 
 
 def _pair(text: str) -> tuple[int, Path]:
@@ -48,12 +62,15 @@ def serve(server: socketserver.BaseServer) -> None:
 
 def main(argv: list[str]) -> int:
     parser = argparse.ArgumentParser(prog="python -m localkube.podnet")
+    parser.add_argument("--hosts", type=Path)
     parser.add_argument("--inward", action="append", default=[], type=_pair)
     parser.add_argument("--expose", action="append", default=[], type=_pair)
     parser.add_argument("program", nargs=argparse.REMAINDER)
     args = parser.parse_args(argv)
     program = args.program[1:] if args.program[:1] == ["--"] else args.program
     logging.basicConfig(level=logging.INFO, format="podnet: %(message)s", stream=sys.stderr)
+    if args.hosts:
+        bind_hosts(args.hosts)
     loopback_up()
     for port, path in args.inward:
         serve(_TCPServer(("127.0.0.1", port),

@@ -109,9 +109,10 @@ def resolve_env(pod: Mapping[str, Any], container: Mapping[str, Any],
 def mount_map(pod: Mapping[str, Any], container: Mapping[str, Any],
               volume_dir: Callable[[str], str]) -> dict[str, str]:
     """Container mountPath -> local directory, for the volumes the executor can provide
-    (emptyDir, secret, configMap); volume_dir(name) is where a volume lives locally."""
+    (emptyDir, secret, configMap, projected); volume_dir(name) is where a volume lives
+    locally."""
     supported = {v["name"] for v in pod.get("spec", {}).get("volumes") or []
-                 if {"emptyDir", "secret", "configMap"} & set(v)}
+                 if {"emptyDir", "secret", "configMap", "projected"} & set(v)}
     mounts = {}
     for mount in container.get("volumeMounts") or []:
         if mount["name"] in supported:

@@ -1,5 +1,6 @@
-# store-chart targets: lint, render, schema, policy scan (checkov). The checks
-# themselves live in tests/unit/test_store_chart.py so `make test` runs them too.
+# store-chart targets: lint, render, schema, policy scan (checkov), the wp-cli scripts
+# against the WordPress stand-in. The checks themselves live in
+# tests/unit/test_store_chart*.py so `make test` runs them too.
 
 CHART_DIR := store-chart
 CHART_BIN_DIR := $(HOME)/.cache/storeplatform/bin
@@ -28,8 +29,8 @@ checkov-venv: $(CHECKOV_VENV)/.installed ## checkov (pinned) in ~/.cache/storepl
 test: $(HELM) checkov-venv
 
 .PHONY: chart-check
-chart-check: venv $(HELM) checkov-venv ## store-chart: helm lint --strict, render, schema, Pod Security, quota, checkov
-	$(PY) -m pytest tests/unit/test_store_chart.py $(PYTEST_ARGS)
+chart-check: venv $(HELM) checkov-venv ## store-chart: lint --strict, render, schema, sizing, policies, checkov, the wp-cli scripts
+	$(PY) -m pytest tests/unit/test_store_chart.py tests/unit/test_store_chart_setup.py $(PYTEST_ARGS)
 
 .PHONY: chart-render
 chart-render: $(HELM) ## render store-chart per profile into artifacts/chart/ (as the platform installs it)
@@ -45,5 +46,5 @@ chart-scan: chart-render checkov-venv ## checkov over the rendered chart, human-
 	$(CHECKOV) --config-file $(CHART_DIR)/.checkov.yaml --directory $(CHART_RENDER_DIR)
 
 .PHONY: chart-test-install
-chart-test-install: venv $(HELM) ## helm install/uninstall of store-chart on the local control plane (integration)
+chart-test-install: venv $(HELM) ## store-chart install, scheduled run, quota, ACME solver, upgrade, uninstall on the local control plane
 	$(PY) -m pytest -m integration tests/integration/test_store_chart_install.py $(PYTEST_ARGS)

@@ -122,20 +122,37 @@ seccompProfile:
 {{- end -}}
 {{- end -}}
 
-{{/* store.wordpressPods -- most WordPress pods alive at once: replicas, plus one
+{{/* store.wordpressPods -- most WordPress pods serving at once: replicas, plus one
 surge pod when wp-content is ReadWriteMany and updates roll. */}}
 {{- define "store.wordpressPods" -}}
 {{- $surge := ternary 1 0 (eq .Values.persistence.wpContent.accessMode "ReadWriteMany") -}}
 {{- add (int .Values.wordpress.replicas) $surge -}}
 {{- end -}}
 
-{{/* store.podBudget -- every pod of the release as (count, resources), for the quota. */}}
+{{/* store.acmeSolver -- "true" when cert-manager solves HTTP-01 challenges in the
+namespace (a solver pod and its Service live here while a certificate is issued). */}}
+{{- define "store.acmeSolver" -}}
+{{- if and .Values.ingress.enabled .Values.ingress.tls.enabled .Values.ingress.tls.clusterIssuer .Values.ingress.tls.acmeHttp01 -}}true{{- end -}}
+{{- end -}}
+
+{{/* store.podBudget -- every pod that may exist in the namespace at once, as
+(component, count, resources), for the quota:
+- wordpress: the serving pods (store.wordpressPods) plus one spare WordPress-sized
+  slot: an evicted or drained pod's replacement starts while the old one is still
+  terminating, and a one-off pod (a backup, a debug shell under the LimitRange
+  defaults) fits in it without starving the store;
+- mysql, the set-up hook Job, the scheduled job, the helm test pod;
+- cert-manager's HTTP-01 solver while a certificate is issued (store.acmeSolver). */}}
 {{- define "store.podBudget" -}}
 {{- $pods := list -}}
-{{- $pods = append $pods (dict "count" (int (include "store.wordpressPods" .)) "resources" .Values.wordpress.resources) -}}
-{{- $pods = append $pods (dict "count" 1 "resources" .Values.mysql.resources) -}}
-{{- $pods = append $pods (dict "count" 1 "resources" .Values.setup.resources) -}}
-{{- $pods = append $pods (dict "count" 1 "resources" .Values.tests.resources) -}}
+{{- $pods = append $pods (dict "component" "wordpress" "count" (add1 (int (include "store.wordpressPods" .))) "resources" .Values.wordpress.resources) -}}
+{{- $pods = append $pods (dict "component" "mysql" "count" 1 "resources" .Values.mysql.resources) -}}
+{{- $pods = append $pods (dict "component" "setup" "count" 1 "resources" .Values.setup.resources) -}}
+{{- $pods = append $pods (dict "component" "cron" "count" 1 "resources" .Values.cron.resources) -}}
+{{- $pods = append $pods (dict "component" "test" "count" 1 "resources" .Values.tests.resources) -}}
+{{- if include "store.acmeSolver" . -}}
+{{- $pods = append $pods (dict "component" "acme-solver" "count" 1 "resources" .Values.ingress.tls.acmeSolverResources) -}}
+{{- end -}}
 {{- toYaml $pods -}}
 {{- end -}}
 
@@ -189,7 +206,7 @@ Usage: include "store.secretVolume" (list $ (list "mysql-password" ...)) */}}
 {{- end -}}
 {{- $maxCpu := include "store.cpuMilli" .Values.limitRange.max.cpu | int -}}
 {{- $maxMem := include "store.memMi" .Values.limitRange.max.memory | int -}}
-{{- range $component, $res := dict "wordpress" .Values.wordpress.resources "mysql" .Values.mysql.resources "setup" .Values.setup.resources "tests" .Values.tests.resources -}}
+{{- range $component, $res := dict "wordpress" .Values.wordpress.resources "mysql" .Values.mysql.resources "setup" .Values.setup.resources "cron" .Values.cron.resources "tests" .Values.tests.resources "ingress.tls.acmeSolver" .Values.ingress.tls.acmeSolverResources -}}
 {{- range $kind := list "requests" "limits" -}}
 {{- $r := index $res $kind -}}
 {{- if gt (include "store.cpuMilli" $r.cpu | int) $maxCpu -}}
@@ -211,6 +228,32 @@ Usage: include "store.secretVolume" (list $ (list "mysql-password" ...)) */}}
 {{- if gt (include "store.memMi" $size | int) $maxStorage -}}
 {{- $errors = append $errors (printf "persistence.%s.size %v exceeds limitRange.maxStorage" $volume $size) -}}
 {{- end -}}
+{{- end -}}
+{{- if eq .Values.engine "woocommerce" -}}
+{{- $sizing := include "store.woocommerce.sizing" . | fromYaml -}}
+{{- if lt (int $sizing.wordpress.workers) 2 -}}
+{{- $errors = append $errors (printf "wordpress.resources.limits.memory %v fits %d Apache workers of php.memoryLimit %v (+24Mi each) next to %dMi opcache and base; at least 2 are needed" .Values.wordpress.resources.limits.memory (int $sizing.wordpress.workers) .Values.wordpress.php.memoryLimit (int $sizing.wordpress.reservedMi)) -}}
+{{- end -}}
+{{- if gt (int $sizing.mysql.worstCaseMi) (int $sizing.mysql.budgetMi) -}}
+{{- $errors = append $errors (printf "mysql.resources.limits.memory %v is too small: buffer pool, temp tables and %d connections (one per WordPress worker) need %dMi, more than 90%% of the limit" .Values.mysql.resources.limits.memory (int $sizing.mysql.maxConnections) (int $sizing.mysql.worstCaseMi)) -}}
+{{- end -}}
+{{- range $job := list "setup" "cron" -}}
+{{- if lt (int (index $sizing.cli (printf "%sMemoryMi" $job))) 160 -}}
+{{- $errors = append $errors (printf "%s.resources.limits.memory must be at least 256Mi (wp-cli loads WordPress and WooCommerce)" $job) -}}
+{{- end -}}
+{{- end -}}
+{{- end -}}
+{{- if and .Values.wordpress.allowedHosts (not .Values.networkPolicy.internetEgress.wordpress) -}}
+{{- $errors = append $errors "wordpress.allowedHosts needs networkPolicy.internetEgress.wordpress: the egress policy would drop those calls" -}}
+{{- end -}}
+{{- if and .Values.mail.enabled (not .Values.mail.host) -}}
+{{- $errors = append $errors "mail.enabled needs mail.host (the SMTP relay)" -}}
+{{- end -}}
+{{- if hasKey .Values.ingress.annotations "nginx.ingress.kubernetes.io/proxy-body-size" -}}
+{{- $errors = append $errors "ingress.annotations must not set nginx.ingress.kubernetes.io/proxy-body-size: it follows from wordpress.php.uploadMaxSize" -}}
+{{- end -}}
+{{- if and .Values.ingress.tls.acmeHttp01 (not (and .Values.ingress.tls.enabled .Values.ingress.tls.clusterIssuer)) -}}
+{{- $errors = append $errors "ingress.tls.acmeHttp01 needs ingress.tls.enabled and ingress.tls.clusterIssuer" -}}
 {{- end -}}
 {{- if $errors -}}
 {{- fail (printf "\n\nstore-chart: invalid values:\n  - %s\n" (join "\n  - " $errors)) -}}

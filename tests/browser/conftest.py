@@ -6,11 +6,11 @@ Playwright or a working local stack these tests skip with a reason; under CI=tru
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from collections.abc import Iterator
@@ -75,32 +75,10 @@ def wait_healthy(url: str, proc: subprocess.Popen, timeout: float = 30.0) -> Non
 
 
 @pytest.fixture(scope="session")
-def token_gateway(devstack: dict[str, str]) -> Iterator[dict[str, str]]:
-    """A second, real gateway in front of the same stack, this one requiring a token."""
-    token = "browser-test-token"  # a throwaway credential for a loopback-only process
-    port = free_port()
-    env = os.environ | {
-        "PYTHONPATH": f"{ROOT / 'functions'}{os.pathsep}{ROOT / 'hack'}",
-        "K_SINK": devstack["broker"], "LIST_URL": devstack["list-stores"],
-        "DASHBOARD_DIR": str(ROOT / "dashboard"), "GATEWAY_TOKEN": token,
-    }
-    gunicorn = str(Path(sys.executable).with_name("gunicorn"))
-    with (ARTIFACTS / "token-gateway.log").open("w") as out:
-        proc = subprocess.Popen(
-            [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--threads", "4",
-             "storeplatform.gateway:create_app()"],
-            cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_healthy(url, proc)
-        yield {"url": f"{url}/", "token": token}
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+def token_gateway(devstack: dict[str, str]) -> dict[str, str]:
+    """The stack's own gateway, which (closed by default) requires the token `make dev`
+    printed; a test that uses this fixture starts without the token in the tab."""
+    return {"url": devstack["dashboard"], "token": devstack["token"]}
 
 
 @pytest.fixture
@@ -110,6 +88,12 @@ def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
     Any uncaught JavaScript error or Content-Security-Policy violation fails the test.
     """
     context = browser.new_context(viewport=VIEWPORT)
+    if "devstack" in request.fixturenames and "token_gateway" not in request.fixturenames:
+        # The person already entered the gateway token in this tab (the dashboard keeps it in
+        # sessionStorage); test_token_is_asked_for_and_sent covers the prompt itself.
+        token = request.getfixturevalue("devstack")["token"]
+        context.add_init_script(
+            f"sessionStorage.setItem('storeplatform.gatewayToken', {json.dumps(token)});")
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     errors: list[str] = []

@@ -27,11 +27,13 @@ pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[2]
 NS = "storeplatform"
 RECORDER = "event-recorder"
+RUNNER_PROBE = "storeplatform-runner-store-eventing-probe"  # as a store's runner account
 LIFECYCLE_TYPES = ("io.storeplatform.store.ready", "io.storeplatform.store.failed",
                    "io.storeplatform.store.deleted")
+# The functions run in-process and are sent events directly (no Broker): no sender check.
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600}
+          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600, "EVENT_AUTH": "none"}
 
 
 def custom(api) -> client.CustomObjectsApi:
@@ -55,6 +57,23 @@ class Eventing:
         self.broker, self.recorder = broker, recorder
 
     def post(self, headers: dict[str, str], body: bytes) -> int:
+        """POST to the broker ingress with OIDC on, as a sender the EventPolicies admit for
+        the event's type: the gateway for requests, a store's runner for outcomes."""
+        event_type = {k.lower(): v for k, v in headers.items()}.get("ce-type", "")
+        sender = "storeplatform-gateway" if event_type in (
+            "io.storeplatform.store.create", "io.storeplatform.store.delete") else RUNNER_PROBE
+        core = client.CoreV1Api(self.admin)
+        if sender == RUNNER_PROBE:
+            try:
+                core.create_namespaced_service_account(NS, {"metadata": {"name": sender}},
+                                                       _request_timeout=10)
+            except client.ApiException as err:
+                if err.status != 409:
+                    raise
+        token = core.create_namespaced_service_account_token(
+            sender, NS, {"spec": {"audiences": [f"eventing.knative.dev/broker/{NS}/default"],
+                                  "expirationSeconds": 600}}, _request_timeout=10).status.token
+        headers = dict(headers) | {"Authorization": f"Bearer {token}"}
         request = urllib.request.Request(self.broker, data=body, headers=headers, method="POST")
         with urllib.request.urlopen(request, timeout=60) as response:
             return response.status
@@ -160,7 +179,8 @@ def test_the_runner_reports_ready_failed_and_deleted_through_the_real_broker(
     sink = {"K_SINK": eventing.broker}
     create = create_store.create_app(RUNNER | sink | {"KUBECONFIG": kubeconfigs["create-store"]})
     delete = delete_store.create_app(sink | {"KUBECONFIG": kubeconfigs["delete-store"],
-                                             "RUNNER_IMAGE": RUNNER["RUNNER_IMAGE"]})
+                                             "RUNNER_IMAGE": RUNNER["RUNNER_IMAGE"],
+                                             "EVENT_AUTH": "none"})
     broken = create_store.create_app(RUNNER | sink | {
         "KUBECONFIG": kubeconfigs["create-store"], "JOB_BACKOFF_LIMIT": 0,
         "RUNNER_CHART_PATH": str(tmp_path / "no-such-chart")})

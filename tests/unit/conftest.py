@@ -5,7 +5,7 @@ import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from werkzeug.wrappers import Response
 
-from storeplatform import config
+from storeplatform import config, watchcache
 from storeplatform.events import new_event
 from storeplatform.lifecycle import deprovision, provision
 from tests.helpers import Recorder, receiving
@@ -25,9 +25,26 @@ class Untouchable:
                              "that should have been rejected first")
 
 
+@pytest.fixture(autouse=True)
+def open_harness(monkeypatch):
+    """Unit tests drive the apps directly, as no Broker or browser would: the environment
+    opts out of the sender checks (EVENT_AUTH=none) and the gateway token (GATEWAY_AUTH=none)
+    the way docs/security.md documents. Tests of those checks set them explicitly."""
+    monkeypatch.setenv("EVENT_AUTH", "none")
+    monkeypatch.setenv("GATEWAY_AUTH", "none")
+
+
 @pytest.fixture
 def untouchable():
     return Untouchable()
+
+
+@pytest.fixture(autouse=True)
+def _stop_watch_caches():
+    """A list-stores app made in a test keeps watching the fake verbs: end its threads."""
+    yield
+    for cache in watchcache.caches():
+        cache.stop()
 
 
 @pytest.fixture

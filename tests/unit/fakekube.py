@@ -82,6 +82,23 @@ class FakeKube:
                                      "creationTimestamp": kept["creationTimestamp"]}
             self.objects[key] = replaced
 
+    def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
+        meta = obj["metadata"]
+        key = (obj["kind"], meta.get("namespace"), meta["name"])
+        self.calls.append(("replace", obj["kind"], meta["name"]))
+        kept = self.objects.get(key)
+        if kept is None:
+            raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {meta['name']}")
+        version = meta.get("resourceVersion")
+        if version and version != kept["metadata"].get("resourceVersion"):
+            raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", "changed meanwhile")
+        replaced = copy.deepcopy(dict(obj))
+        replaced["metadata"] |= {"uid": kept["metadata"]["uid"],
+                                 "creationTimestamp": kept["metadata"]["creationTimestamp"],
+                                 "resourceVersion": self._now()}
+        self.objects[key] = replaced
+        return copy.deepcopy(replaced)
+
     def read_or_none(self, kind: str, name: str,
                      namespace: str | None = None) -> dict[str, Any] | None:
         self.calls.append(("read", kind, name))
@@ -156,6 +173,7 @@ class FakeKube:
         meta["name"] = name or meta["name"]
         meta.setdefault("uid", f"uid-{self._serial}")
         meta.setdefault("creationTimestamp", self._now())
+        meta.setdefault("resourceVersion", meta["creationTimestamp"])
         self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
         return stored
 

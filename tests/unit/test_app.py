@@ -85,6 +85,44 @@ def test_oversized_event_is_400(function):
     assert error_of(response)["code"] == "body_too_large"
 
 
+DEEP = 20_000  # well inside the 64 KiB limit, far past Python's recursion limit
+
+
+@pytest.mark.parametrize(("headers", "body"), [
+    ({"Content-Type": "application/cloudevents+json"}, b"[1, 2]"),
+    ({"Content-Type": "application/cloudevents+json"}, b'"an event"'),
+    ({"Content-Type": "application/cloudevents+json"}, b"42"),
+    ({"Content-Type": "application/cloudevents+json"}, b"null"),
+    ({"Content-Type": "application/cloudevents+json"}, b"[" * DEEP + b"]" * DEEP),
+    ({"Content-Type": "application/cloudevents+json"},
+     b'{"specversion": "1.0", "id": "1", "source": "/s", "type": "t", "data": '
+     + b"[" * DEEP + b"]" * DEEP + b"}"),
+    ({"ce-specversion": "1.0", "ce-id": "1", "ce-source": "/s", "ce-type": "t",
+      "Content-Type": "application/json"}, b"[" * DEEP + b"]" * DEEP),
+])
+def test_deep_json_and_events_that_are_no_object_are_a_clean_400(function, headers, body):
+    """A 500 would make the Broker retry a request that can never succeed."""
+    client, _ = function
+    response = client.post("/", headers=headers, data=body)
+    assert response.status_code == 400, response.data
+    assert error_of(response)["code"] in ("invalid_cloudevent", "invalid_json")
+    assert "Traceback" not in response.get_data(as_text=True)
+
+
+def test_errors_carry_no_parser_or_sdk_text(function):
+    client, _ = function
+    response = client.post("/", headers={"ce-specversion": "1.0", "ce-id": "1",
+                                         "Content-Type": "application/json"}, data=b"{}")
+    message = error_of(response)["message"]
+    assert "KeyError" not in message and "'" not in message, message
+
+
+def test_function_answers_say_nosniff(function):
+    client, _ = function
+    assert client.get("/health").headers["X-Content-Type-Options"] == "nosniff"
+    assert client.post("/", data=b"x").headers["X-Content-Type-Options"] == "nosniff"
+
+
 def test_an_unexpected_exception_is_a_500_without_its_text(untouchable):
     """The Untouchable verbs raise an AssertionError: its text must not reach the caller."""
     headers, body = encode("io.storeplatform.store.create", {"name": "store-a"}, "binary")

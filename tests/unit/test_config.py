@@ -31,3 +31,17 @@ def test_start_loads_the_settings_and_sets_up_logging(monkeypatch):
     assert config.start({"LOG_LEVEL": "INFO", "A": 1}, {"LOG_LEVEL": "DEBUG"}) == {
         "LOG_LEVEL": "DEBUG", "A": 1}
     assert levels == ["DEBUG"]
+
+
+@pytest.mark.parametrize("level", ["DEBUG", "INFO"])
+def test_the_body_loggers_never_log_below_warning(monkeypatch, level):
+    """kubernetes.client.rest logs every response body at DEBUG, Secrets included."""
+    import logging
+
+    for name in config.BODY_LOGGERS:
+        monkeypatch.setattr(logging.getLogger(name), "level", logging.NOTSET)
+    config.start({"LOG_LEVEL": "INFO"}, {"LOG_LEVEL": level})
+    logging.getLogger().setLevel(level)  # whatever the root says
+    for name in config.BODY_LOGGERS:
+        assert not logging.getLogger(name).isEnabledFor(logging.INFO), name
+        assert logging.getLogger(name).isEnabledFor(logging.WARNING), name

@@ -3,6 +3,7 @@
 The Broker and list-stores are real HTTP servers on 127.0.0.1 that record what they get.
 """
 
+import http.client as httpclient
 import json
 import os
 import signal
@@ -49,7 +50,7 @@ def test_create_posts_a_binary_create_event_and_answers_202(client, broker):
 
 @pytest.mark.parametrize("body", [b"", b"{}", b"  "])
 def test_create_engine_defaults_to_woocommerce(client, broker, body):
-    response = client.post("/stores/store-a", data=body)
+    response = client.post("/stores/store-a", data=body, content_type="application/json")
     assert response.status_code == 202
     assert received_event(broker).get_data()["engine"] == "woocommerce"
 
@@ -114,7 +115,8 @@ def test_a_broker_that_does_not_answer(silent_server, lister, broker_is, status,
     sink = silent_server if broker_is == "silent" else f"http://127.0.0.1:{free_port()}/"
     client = gateway.create_app({"K_SINK": sink, "LIST_URL": lister.url,
                                  "EVENT_TIMEOUT": 0.3}).test_client()
-    response = getattr(client, method)("/stores/store-a")
+    response = getattr(client, method)("/stores/store-a", data=b"",
+                                       content_type="application/json")
     assert response.status_code == status
     assert error_of(response)["code"] == code and says in error_of(response)["message"]
 
@@ -136,6 +138,23 @@ def http(method, url, body=None):
             return response.status, json.loads(response.read() or b"null")
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read())
+
+
+def chunked(port, body, chunk=256):
+    """POST body with Transfer-Encoding: chunked, over a real socket."""
+    conn = httpclient.HTTPConnection("127.0.0.1", port, timeout=10)
+    conn.putrequest("POST", "/stores/store-chunked")
+    conn.putheader("Content-Type", "application/json")
+    conn.putheader("Transfer-Encoding", "chunked")
+    conn.endheaders()
+    for start in range(0, len(body), chunk):
+        part = body[start:start + chunk]
+        conn.send(b"%x\r\n%s\r\n" % (len(part), part))
+    conn.send(b"0\r\n\r\n")
+    response = conn.getresponse()
+    answer = response.status, json.loads(response.read() or b"null")
+    conn.close()
+    return answer
 
 
 def test_the_gateway_loads_no_kubernetes_client():
@@ -181,6 +200,16 @@ def test_gateway_under_gunicorn_answers_the_seed_api(broker, lister):
         assert http("POST", base + "/stores/store-m", b'{"engine": "medusa"}')[0] == 501
         assert [received_event(broker).get_type()] == ["io.storeplatform.store.delete"]
         assert len(broker.requests) == 2
+        # Chunked bodies (no Content-Length): read whole within the limit, else refused;
+        # never cut at the limit and handled as if that were all.
+        assert chunked(port, b'{"engine": "woocommerce"}')[0] == 202
+        assert received_event(broker).get_data()["engine"] == "woocommerce"
+        status, body = chunked(port, b'{"engine": "woocommerce", "pad": "' + b"x" * 5000
+                               + b'"}')
+        assert (status, body["error"]["code"]) == (400, "body_too_large")
+        status, body = chunked(port, b'{"engine": "medusa"}' + b" " * 1100)
+        assert (status, body["error"]["code"]) == (400, "body_too_large")
+        assert len(broker.requests) == 3
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)

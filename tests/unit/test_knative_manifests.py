@@ -59,7 +59,8 @@ def test_files_are_numbered_in_apply_order():
 
 
 def test_every_object_is_named_and_platform_scoped():
-    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
+    cluster_scoped = {"Namespace", "ClusterRole", "ClusterRoleBinding",
+                      "ValidatingAdmissionPolicy", "ValidatingAdmissionPolicyBinding"}
     for file_name, doc in DOCS:
         assert doc.get("apiVersion") and doc.get("kind"), file_name
         meta = doc["metadata"]
@@ -264,7 +265,8 @@ def test_every_service_runs_as_its_own_service_account():
     for name, service in SERVICES.items():
         assert service["spec"]["template"]["spec"]["serviceAccountName"] == \
             f"storeplatform-{name}"
-    assert set(accounts) == {f"storeplatform-{n}" for n in SERVICES} | {"storeplatform-runner"}
+    # No shared runner account: each store gets its own (lifecycle/identity.py).
+    assert set(accounts) == {f"storeplatform-{n}" for n in SERVICES}
 
 
 def test_gateway_has_no_token_and_no_rights():
@@ -304,3 +306,79 @@ def test_functions_cannot_read_secrets_cluster_wide():
         for rule in role["rules"]:
             if "secrets" in rule["resources"]:
                 assert not {"get", "list", "watch"} & set(rule["verbs"]), role["metadata"]
+
+
+# ---------------------------------------------------------------- admission, OIDC, network
+
+
+def test_the_admission_policies_come_before_any_identity_and_each_is_bound():
+    files = [path.name for path in FILES]
+    policies = of_kind("ValidatingAdmissionPolicy")
+    bound = {b["spec"]["policyName"]: b for b in of_kind("ValidatingAdmissionPolicyBinding")}
+    assert {p["metadata"]["name"] for p in policies} == set(bound)
+    for binding in bound.values():
+        assert binding["spec"]["validationActions"] == ["Deny"]
+    for policy in policies:
+        assert policy["spec"]["failurePolicy"] == "Fail"
+    policy_file = next(f for f, d in DOCS if d["kind"] == "ValidatingAdmissionPolicy")
+    accounts_file = next(f for f, d in DOCS if d["kind"] == "ServiceAccount")
+    assert files.index(policy_file) < files.index(accounts_file)
+
+
+def test_the_runner_image_reaches_the_job_policy_as_its_parameter():
+    params = by_name("ConfigMap")["storeplatform-admission"]
+    binding = by_name("ValidatingAdmissionPolicyBinding")["storeplatform-jobs"]
+    assert binding["spec"]["paramRef"] == {"name": "storeplatform-admission",
+                                           "namespace": contract.PLATFORM_NAMESPACE,
+                                           "parameterNotFoundAction": "Deny"}
+    for name in ("create-store", "delete-store"):
+        env = {e["name"]: e.get("value") for e in container(SERVICES[name])["env"]}
+        assert env["RUNNER_IMAGE"] == params["data"]["runnerImage"], name
+    assert params["data"]["brokerAudience"] == contract.broker_audience(
+        contract.PLATFORM_NAMESPACE)
+
+
+def test_the_gateway_token_is_required_and_the_sender_tokens_are_projected():
+    gateway = container(SERVICES["gateway"])
+    env = {e["name"]: e for e in gateway["env"]}
+    assert "optional" not in env["GATEWAY_TOKEN"]["valueFrom"]["secretKeyRef"]
+    assert "GATEWAY_AUTH" not in env  # closed: the default
+    (volume,) = SERVICES["gateway"]["spec"]["template"]["spec"]["volumes"]
+    audiences = {s["serviceAccountToken"]["path"]: s["serviceAccountToken"]["audience"]
+                 for s in volume["projected"]["sources"]}
+    assert audiences == {"broker": contract.broker_audience(contract.PLATFORM_NAMESPACE),
+                         "list-stores": contract.service_audience(
+                             contract.PLATFORM_NAMESPACE, "list-stores")}
+    (mount,) = gateway["volumeMounts"]
+    assert env["BROKER_TOKEN_FILE"]["value"] == f"{mount['mountPath']}/broker"
+    assert env["LIST_TOKEN_FILE"]["value"] == f"{mount['mountPath']}/list-stores"
+
+
+@pytest.mark.parametrize("trigger", sorted(REACTED_TO.values()))
+def test_every_delivery_names_the_audience_its_receiver_checks(trigger):
+    spec = by_name("Trigger")[trigger]["spec"]
+    assert spec["subscriber"]["audience"] == contract.service_audience(
+        contract.PLATFORM_NAMESPACE, spec["subscriber"]["ref"]["name"])
+    assert spec["delivery"]["deadLetterSink"]["audience"] == contract.service_audience(
+        contract.PLATFORM_NAMESPACE, "list-stores")
+    broker_dls = by_name("Broker")["default"]["spec"]["delivery"]["deadLetterSink"]
+    assert broker_dls["audience"] == spec["delivery"]["deadLetterSink"]["audience"]
+
+
+def test_only_the_gateway_and_the_runners_may_post_to_the_broker():
+    policies = of_kind("EventPolicy")
+    senders = {f["sub"] for p in policies for f in p["spec"]["from"]}
+    assert senders == {"system:serviceaccount:storeplatform:storeplatform-gateway",
+                       "system:serviceaccount:storeplatform:storeplatform-runner-store-*"}
+    for policy in policies:
+        assert [t["ref"]["kind"] for t in policy["spec"]["to"]] == ["Broker"]
+        assert policy["spec"]["filters"], policy["metadata"]["name"]
+
+
+def test_the_platform_namespace_denies_ingress_but_from_knative_serving():
+    policies = by_name("NetworkPolicy")
+    deny = policies["storeplatform-default-deny-ingress"]["spec"]
+    assert deny == {"podSelector": {}, "policyTypes": ["Ingress"]}
+    allow = policies["storeplatform-from-knative-serving"]["spec"]
+    (selector,) = allow["podSelector"]["matchExpressions"]
+    assert set(selector["values"]) == set(SERVICES)  # never the runner pods

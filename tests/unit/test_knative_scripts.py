@@ -123,7 +123,13 @@ def test_rendered_manifests_carry_the_chosen_images_and_a_build_id(tmp_path):
             "sha256:0123abcd"
         (box,) = template["spec"]["containers"]
         assert box["image"] == "registry.invalid/team/functions:1.0"
-    assert text.count("registry.invalid/team/runner:1.0") == 2  # create- and delete-store
+    # create- and delete-store, and the admission policy's parameter (the only image a
+    # runner Job may run).
+    assert text.count("registry.invalid/team/runner:1.0") == 3
+    params = next(d for p in rendered for d in yaml.safe_load_all(p.read_text())
+                  if d and d["kind"] == "ConfigMap" and d["metadata"]["name"] ==
+                  "storeplatform-admission")
+    assert params["data"]["runnerImage"] == "registry.invalid/team/runner:1.0"
 
 
 def test_without_docker_the_manifests_are_only_retagged(tmp_path):
@@ -242,3 +248,70 @@ def test_down_with_nothing_configured_is_a_no_op(fake_kubectl):
     result = bash(f"bash {DOWN}", env=fake_kubectl | {"FAKE_CONTEXT": ""})
     assert result.returncode == 0, result.stderr
     assert "Nothing to remove" in result.stdout
+
+
+# ---------------------------------------------------------------- kn event send examples
+
+# The flags of `kn event send` in kn-plugin-event knative-v1.23.0: internal/cli/send.go
+# (--to/-r, --addressable-uri), internal/cli/builder.go (--type/-t, --id/-i, --source/-s,
+# --field/-f, --raw-field), pkg/k8s/params.go (--namespace/-n, plus the client's
+# --kubeconfig/--context), internal/cli/root.go (--verbose/-v, --output/-o).
+KN_EVENT_SEND_FLAGS = {"--to", "-r", "--addressable-uri", "--type", "-t", "--id", "-i",
+                       "--source", "-s", "--field", "-f", "--raw-field", "--namespace", "-n",
+                       "--kubeconfig", "--context", "--verbose", "-v", "--output", "-o"}
+# knative/client pkg/flags/sink: a URL, or <prefix>:<name>[:<namespace>].
+KN_SINK_PREFIXES = {"broker", "channel", "ksvc", "kservice", "svc", "service"}
+DOCS_WITH_KN = [ROOT / "README.md", ROOT / "docs" / "knative.md"]
+
+
+def kn_examples() -> list[tuple[str, list[str]]]:
+    examples = []
+    for doc in DOCS_WITH_KN:
+        text = doc.read_text().replace("\\\n", " ")
+        for line in text.splitlines():
+            if line.strip().startswith("kn event send"):
+                examples.append((doc.name, line.split()[3:]))
+    return examples
+
+
+def test_there_are_kn_event_examples():
+    assert len(kn_examples()) >= 4
+
+
+@pytest.mark.parametrize(("doc", "args"), kn_examples(), ids=lambda v: str(v)[:60])
+def test_kn_event_send_examples_use_the_v1_23_plugin_flags(doc, args):
+    flags = [a.split("=")[0] for a in args if a.startswith("-")]
+    assert set(flags) <= KN_EVENT_SEND_FLAGS, (doc, set(flags) - KN_EVENT_SEND_FLAGS)
+    sink = args[args.index("--to") + 1]
+    if not sink.startswith(("http://", "https://")):
+        prefix, _, rest = sink.partition(":")
+        assert prefix in KN_SINK_PREFIXES and rest and rest.count(":") <= 1, (doc, sink)
+    fields = [args[i + 1] for i, a in enumerate(args) if a in ("--raw-field", "--field", "-f")]
+    assert any(f.startswith("name=store-") for f in fields), (doc, args)
+
+
+def test_make_up_creates_a_random_gateway_token_once_and_never_prints_it(tmp_path):
+    """ensure_gateway_token with kubectl stood in for: the token goes in by stdin (never an
+    argument), only when the Secret is missing; the output names the Secret, not the value."""
+    result = bash(f"""
+        source {UP}
+        PLATFORM_NS=storeplatform
+        k() {{
+          if [[ "$1 $2 $3" == "-n storeplatform get" ]]; then
+            [[ -e {tmp_path}/exists ]]; return
+          fi
+          echo "$*" >> {tmp_path}/calls
+          cat > {tmp_path}/secret-value
+          touch {tmp_path}/exists
+        }}
+        ensure_gateway_token
+        ensure_gateway_token
+    """)
+    assert result.returncode == 0, result.stderr
+    calls = (tmp_path / "calls").read_text().splitlines()
+    assert calls == ["-n storeplatform create secret generic storeplatform-gateway "
+                     "--from-file=token=/dev/stdin"]
+    token = (tmp_path / "secret-value").read_text()
+    assert re.fullmatch(r"[0-9a-f]{64}", token)
+    assert token not in result.stdout + result.stderr
+    assert "created" in result.stdout and "kept" in result.stdout

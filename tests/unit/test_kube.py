@@ -114,16 +114,18 @@ def test_create_or_replace_replaces_what_stands(api):
     (404, Kind.RETRY_LATER, "kubernetes_conflict"),
     (422, Kind.MISCONFIGURED, "kubernetes_rejected"),
 ])
-def test_other_statuses_become_platform_errors(api, status, kind, code):
+def test_other_statuses_become_platform_errors(api, status, kind, code, caplog):
     verbs, recorder = api
     recorder.reply = status_reply(status, message='secrets "s" is forbidden: User "sa-x"')
-    with pytest.raises(PlatformError) as err:
+    with caplog.at_level("WARNING", logger="storeplatform.kube"), \
+            pytest.raises(PlatformError) as err:
         verbs.patch("Secret", "s", {"metadata": {}}, "ns")
     assert (err.value.kind, err.value.code) == (kind, code)
-    if status == 403:  # what was refused, and to whom: an operator can fix the RBAC
-        assert 'User "sa-x"' in err.value.message
-    else:  # nothing of the API server's text beyond the status
-        assert "sa-x" not in err.value.message
+    # Nothing of the API server's text reaches the answer (it travels to dead letters).
+    assert "sa-x" not in err.value.message
+    if status == 403:  # what was refused, and to whom, is in the function's log
+        assert "patch Secret" in err.value.message
+        assert 'User "sa-x"' in caplog.text
 
 
 def test_an_unreachable_api_server_is_upstream_unavailable(tmp_path):

@@ -11,21 +11,9 @@ from storeplatform import contract, list_stores, manifests
 from storeplatform.lifecycle import cluster
 from tests.helpers import MODES, encode, error_of
 
-STARTED = []
-
-
-@pytest.fixture(autouse=True)
-def _stop_caches():
-    """Each app's watch cache ends with its test."""
-    yield
-    while STARTED:
-        STARTED.pop().extensions["watch_cache"].stop()
-
 
 def client(kube):
-    app = list_stores.create_app({}, kube=kube)
-    STARTED.append(app)
-    return app.test_client()
+    return list_stores.create_app({}, kube=kube).test_client()
 
 
 def listed(response) -> dict:
@@ -94,7 +82,6 @@ def test_lists_are_answered_from_memory_once_the_cache_is_synced(fake_kube):
 def test_a_cache_that_cannot_sync_answers_503(fake_kube):
     fake_kube.refuse_lists = True
     app = list_stores.create_app({"CACHE_SYNC_TIMEOUT": 0.2}, kube=fake_kube)
-    STARTED.append(app)
     headers, body = encode("io.storeplatform.store.list", {}, "binary")
     response = app.test_client().post("/", headers=headers, data=body)
     assert (response.status_code, error_of(response)["code"]) == (503, "cache_not_synced")

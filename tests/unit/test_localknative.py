@@ -123,3 +123,13 @@ def test_every_release_service_of_a_local_pod_gets_a_route(release):
         assert pod.env.get("SYSTEM_NAMESPACE") == "knative-eventing", name
         assert all(not v.startswith("ko://knative.dev/eventing/cmd/webhook") or
                    name == "eventing-webhook" for v in pod.env.values())
+
+
+def test_oidc_is_turned_on_in_the_release_feature_flags():
+    docs = [{"kind": "ConfigMap", "metadata": {"name": "config-features"},
+             "data": {"authentication-oidc": "disabled", "other": "x"}},
+            {"kind": "ConfigMap", "metadata": {"name": "config-logging"}, "data": {"a": "b"}}]
+    changed = manifests.with_features(docs, manifests.FEATURES)
+    assert changed[0]["data"] == {"authentication-oidc": "enabled", "other": "x"}
+    assert changed[1] == docs[1]
+    assert docs[0]["data"]["authentication-oidc"] == "disabled"  # the input is not changed

@@ -143,6 +143,21 @@ def test_token_projection_only_when_automounted():
     assert token_projection({"spec": {"volumes": [{"name": "tmp", "emptyDir": {}}]}}) is None
 
 
+def test_a_token_for_another_audience_is_a_volume_not_the_api_credential():
+    """The runner's Broker token: written into its volume; the kubeconfig keeps the API one."""
+    broker = {"name": "broker-token", "projected": {"sources": [{"serviceAccountToken": {
+        "audience": "eventing.knative.dev/broker/storeplatform/default", "path": "token"}}]}}
+    api = {"name": "kube-api-access-x", "projected": {"sources": [
+        {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}}]}}
+    pod = {"spec": {"volumes": [broker, api]}}
+    assert token_projection(pod) == {"expirationSeconds": 3607, "path": "token"}
+    assert token_projection({"spec": {"volumes": [broker]}}) is None
+    container = {"volumeMounts": [{"name": "broker-token",
+                                   "mountPath": "/var/run/storeplatform/broker"}]}
+    assert podspec.mount_map(pod, container, lambda name: f"/state/{name}") == {
+        "/var/run/storeplatform/broker": "/state/broker-token"}
+
+
 CLAIM = {"metadata": {"name": "data", "namespace": "store-a", "uid": "c-1"},
          "spec": {"storageClassName": "standard", "accessModes": ["ReadWriteOnce"],
                   "resources": {"requests": {"storage": "2Gi"}}},
@@ -181,3 +196,12 @@ def test_certificates_carry_kubernetes_identities():
     apiserver = next(i for i in IDENTITIES if i.name == "apiserver")
     assert "subjectAltName=IP:127.0.0.1,DNS:localhost" in extensions(apiserver)
     assert "extendedKeyUsage=serverAuth\n" in extensions(apiserver)
+
+
+def test_the_api_server_names_an_in_cluster_key_url_and_only_its_own_audience(tmp_path):
+    """OIDC discovery must never point pods at a host interface address; tokens minted for
+    the Broker or a function must never authenticate to the API server."""
+    argv = apiserver_argv(tmp_path, Layout(tmp_path), Ports(1, 2, 3, 4, 5))
+    assert ("--service-account-jwks-uri="
+            "https://kubernetes.default.svc.cluster.local/openid/v1/jwks") in argv
+    assert "--api-audiences=https://kubernetes.default.svc.cluster.local" in argv

@@ -38,8 +38,20 @@ def test_role_binding_binds_runner_in_store_namespace_only():
     assert rb["metadata"]["namespace"] == "store-a"
     assert rb["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole",
                              "name": "storeplatform-runner"}
-    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "storeplatform-runner",
+    # The store's own runner account: a binding in another store never names it.
+    assert rb["subjects"] == [{"kind": "ServiceAccount", "name": "storeplatform-runner-store-a",
                                "namespace": "storeplatform"}]
+
+
+def test_runner_account_is_the_stores_own_and_goes_with_its_namespace():
+    namespace = {"metadata": {"name": "store-a", "uid": "u-1"}}
+    account = manifests.runner_service_account("store-a", "storeplatform", namespace)
+    assert account["metadata"]["name"] == "storeplatform-runner-store-a"
+    assert account["metadata"]["namespace"] == "storeplatform"
+    assert account["metadata"]["ownerReferences"] == [{
+        "apiVersion": "v1", "kind": "Namespace", "name": "store-a", "uid": "u-1",
+        "blockOwnerDeletion": False}]
+    assert "secrets" not in account and "imagePullSecrets" not in account
 
 
 def test_values_secret_carries_chart_values():
@@ -73,7 +85,7 @@ def test_job_hygiene():
     assert spec["ttlSecondsAfterFinished"] == 3600
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
-    assert pod["serviceAccountName"] == "storeplatform-runner"
+    assert pod["serviceAccountName"] == "storeplatform-runner-store-a"
     assert pod["securityContext"]["runAsNonRoot"] is True
     assert pod["securityContext"]["seccompProfile"] == {"type": "RuntimeDefault"}
     container = pod["containers"][0]
@@ -102,3 +114,18 @@ def test_delete_job_needs_no_values():
     names = {e["name"] for e in env["containers"][0]["env"]}
     assert "STORE_VALUES" not in names
     assert {"STORE_NAME", "K_SINK"} <= names
+
+
+def test_the_runner_reaches_the_broker_with_a_token_for_the_broker_only():
+    job = manifests.runner_job("install", "store-a", "e", SETTINGS | {"K_SINK": "http://b/"})
+    pod = job["spec"]["template"]["spec"]
+    (volume,) = [v for v in pod["volumes"] if "projected" in v]
+    (source,) = volume["projected"]["sources"]
+    assert source["serviceAccountToken"]["audience"] == (
+        "eventing.knative.dev/broker/storeplatform/default")
+    container = pod["containers"][0]
+    env = {e["name"]: e.get("value") for e in container["env"]}
+    mount = next(m for m in container["volumeMounts"] if m["name"] == volume["name"])
+    path = source["serviceAccountToken"]["path"]
+    assert env["BROKER_TOKEN_FILE"] == f"{mount['mountPath']}/{path}"
+    assert mount["readOnly"] is True

@@ -315,3 +315,26 @@ def _serve_once(conn: socket.socket) -> None:
             data += conn.recv(1024)
         time.sleep(0.05)
         conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+
+
+def test_a_pod_resolves_the_api_server_to_its_own_loopback_with_its_own_hosts_file(tmp_path):
+    """Each pod gets the /etc/hosts a kubelet writes, in its own mount namespace: this
+    machine's /etc/hosts is never touched."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import unavailable
+
+    if os.geteuid() != 0 and not Path("/proc/sys/kernel/unprivileged_userns_clone").exists():
+        unavailable("unshare --net --mount needs root or user namespaces")
+    before = Path("/etc/hosts").read_text()
+    probe = ("import socket; print(socket.gethostbyname('kubernetes.default.svc'), "
+             "socket.gethostbyname('kubernetes.default.svc.cluster.local'))")
+    argv = network.pod_argv(tmp_path, "resolver", 1, (), [sys.executable, "-c", probe])
+    assert argv[:3] == ["unshare", "--net", "--mount"]
+    out = subprocess.run(argv, env=os.environ | network.pod_env(), capture_output=True,
+                         text=True, timeout=30, check=True).stdout
+    assert out.split() == ["127.0.0.1", "127.0.0.1"]
+    assert Path("/etc/hosts").read_text() == before
+    assert f"443={network.Sockets(tmp_path).apiserver}" in argv

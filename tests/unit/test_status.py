@@ -40,16 +40,17 @@ def pod(job_name, phase="Running", exit_code=None, message=None, finished="2026-
 
 
 def deployment(available=1, store="store-a"):
-    return {"metadata": {"labels": {"storeplatform.io/store": store,
+    return {"metadata": {"namespace": store, "labels": {"storeplatform.io/store": store,
                                     "app.kubernetes.io/component": "wordpress"}},
             "status": {"availableReplicas": available}}
 
 
-def ingress(host="store-a.localhost", tls=False):
+def ingress(host="store-a.localhost", tls=False, namespace="store-a"):
     spec = {"rules": [{"host": host}]}
     if tls:
         spec["tls"] = [{"hosts": [host], "secretName": "x"}]
-    return {"metadata": {"labels": {"storeplatform.io/store": "store-a"}}, "spec": spec}
+    return {"metadata": {"namespace": namespace, "labels": {"storeplatform.io/store": "store-a"}},
+            "spec": spec}
 
 
 def one(namespace, jobs=(), pods=(), deployments=(), ingresses=()):
@@ -167,3 +168,18 @@ def test_a_store_with_an_unknown_engine_label_is_read_as_the_default():
     s = one(namespace, [job(state="succeeded")], [], [deployment()], [ingress()])
     assert (s["status"], s["engine"]) == ("ready", "gone-engine")
     assert s["adminUrl"] == "http://store-a.localhost/wp-admin/"
+
+
+def test_an_ingress_or_deployment_in_another_namespace_never_speaks_for_a_store():
+    """Labels are anyone's to set: only the store's own namespace counts."""
+    spoofed_ingress = ingress(host="phish.example", namespace="attacker")
+    spoofed_deployment = deployment() | {"metadata": {
+        **deployment()["metadata"], "namespace": "attacker"}}
+    stores = status.list_stores([ns("store-a")], [job(state="succeeded")], [],
+                                [spoofed_deployment], [spoofed_ingress])
+    assert stores[0]["adminUrl"] is None and stores[0]["storefrontUrl"] is None
+    assert stores[0]["status"] == "provisioning"
+    both = status.list_stores([ns("store-a")], [job(state="succeeded")], [],
+                              [deployment()], [spoofed_ingress, ingress()])
+    assert both[0]["adminUrl"] == "http://store-a.localhost/wp-admin/"
+    assert both[0]["status"] == "ready"

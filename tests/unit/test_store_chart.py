@@ -1,5 +1,6 @@
 """store-chart/ without a cluster: lint, render, values schema, Pod Security `restricted`,
-quota arithmetic, network flows, hooks, and checkov over the rendered manifests.
+quota arithmetic, sizing, network flows, hooks, and checkov over the rendered manifests.
+(The wp-cli scripts themselves run in test_store_chart_setup.py.)
 
 Needs helm (hack/controlplane/build.sh) and, for the scan, checkov's own virtualenv
 (make checkov-venv). Missing tools skip these tests, except under CI=true.
@@ -25,10 +26,11 @@ import yaml
 from kubernetes import client as k8s_models
 
 from storeplatform import engines, manifests
+from storeplatform.lifecycle.jobs import RUNNER_SETTINGS
 from tests.conftest import unavailable
 
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "Job"}
-COMPONENTS = {"store", "wordpress", "mysql", "setup", "test"}
+COMPONENTS = {"store", "wordpress", "mysql", "setup", "cron", "test"}
 CONTRACT_SECRET_KEYS = {"admin-user", "admin-email", *engines.get("woocommerce").credential_keys}
 FORBIDDEN_POD_FIELDS = ("hostNetwork", "hostPID", "hostIPC")
 # Pod Security "restricted": the volume types a pod may use.
@@ -67,6 +69,13 @@ def by_kind(docs: list[dict[str, Any]], kind: str) -> list[dict[str, Any]]:
     return [doc for doc in docs if doc["kind"] == kind]
 
 
+def named(docs: list[dict[str, Any]], kind: str, suffix: str) -> dict[str, Any]:
+    """The object of that kind called store-ci-<suffix>."""
+    [found] = [doc for doc in by_kind(docs, kind)
+               if doc["metadata"]["name"] == f"store-ci-{suffix}"]
+    return found
+
+
 def one(docs: list[dict[str, Any]], kind: str, component: str) -> dict[str, Any]:
     found = [doc for doc in by_kind(docs, kind)
              if doc["metadata"]["labels"]["app.kubernetes.io/component"] == component]
@@ -79,6 +88,8 @@ def pod_templates(docs: list[dict[str, Any]]) -> Iterator[tuple[dict[str, Any], 
     for doc in docs:
         if doc["kind"] in WORKLOAD_KINDS:
             yield doc, doc["spec"]["template"]
+        elif doc["kind"] == "CronJob":
+            yield doc, doc["spec"]["jobTemplate"]["spec"]["template"]
         elif doc["kind"] == "Pod":
             yield doc, doc
 
@@ -103,13 +114,15 @@ def test_lint_strict_is_clean(helm: Path, profile: str) -> None:
     assert "[ERROR]" not in output and "[WARNING]" not in output, output
 
 
-def test_renders_one_store(rendered: list[dict[str, Any]]) -> None:
+def test_renders_one_store(rendered: list[dict[str, Any]], profile: str) -> None:
     kinds = sorted(doc["kind"] for doc in rendered)
+    # default-deny, dns, wordpress, mysql, setup, cron, test (+ the ACME solver's).
+    policies = 7 + (profile == "production")
+    # scripts, test script, Apache, PHP, MySQL, mu-plugins.
     assert kinds == sorted([
-        "ServiceAccount", "ResourceQuota", "LimitRange", "NetworkPolicy", "NetworkPolicy",
-        "NetworkPolicy", "NetworkPolicy", "NetworkPolicy", "NetworkPolicy",
-        "ConfigMap", "ConfigMap", "ConfigMap", "PersistentVolumeClaim", "PersistentVolumeClaim",
-        "Service", "Service", "Deployment", "StatefulSet", "Ingress", "Job", "Pod"])
+        "ServiceAccount", "ResourceQuota", "LimitRange", *["NetworkPolicy"] * policies,
+        *["ConfigMap"] * 6, "PersistentVolumeClaim", "PersistentVolumeClaim",
+        "Service", "Service", "Deployment", "StatefulSet", "Ingress", "Job", "CronJob", "Pod"])
     names = [(doc["kind"], doc["metadata"]["name"]) for doc in rendered]
     assert len(names) == len(set(names))
     assert all(doc["metadata"]["name"].startswith("store-ci") for doc in rendered)
@@ -209,7 +222,7 @@ def test_wordpress_runs_as_www_data_on_8080(rendered: list[dict[str, Any]]) -> N
     mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
     assert mounts["/etc/apache2/ports.conf"]["subPath"] == "ports.conf"
     assert "/etc/apache2/sites-enabled" in mounts
-    apache = one(rendered, "ConfigMap", "wordpress")["data"]
+    apache = named(rendered, "ConfigMap", "wordpress-apache")["data"]
     assert re.search(r"^Listen 8080$", apache["ports.conf"], re.M)
     assert "<VirtualHost *:8080>" in apache["000-default.conf"]
     assert "startupProbe" in container and "livenessProbe" in container
@@ -269,6 +282,8 @@ def pod_request(spec: dict[str, Any], kind: str, resource: str) -> int:
 
 
 def max_pods(owner: dict[str, Any]) -> int:
+    if owner["kind"] in ("Pod", "CronJob", "Job"):  # the CronJob: concurrencyPolicy Forbid
+        return 1
     if owner["kind"] == "Deployment":
         strategy = owner["spec"]["strategy"]
         surge = strategy.get("rollingUpdate", {}).get("maxSurge", 0)
@@ -276,10 +291,20 @@ def max_pods(owner: dict[str, Any]) -> int:
     return owner["spec"].get("replicas", 1)
 
 
-def test_quota_admits_every_pod_of_the_chart(rendered: list[dict[str, Any]]) -> None:
+def test_quota_admits_every_pod_of_the_chart(rendered: list[dict[str, Any]],
+                                             profile: str) -> None:
+    """Every pod the chart can run at once, plus the headroom: a second WordPress pod
+    (an evicted pod's replacement starts while the old one terminates; a one-off backup
+    or debug pod) and, with HTTP-01, cert-manager's solver pod."""
     hard = by_kind(rendered, "ResourceQuota")[0]["spec"]["hard"]
     pods = list(pod_templates(rendered))
-    assert sum(max_pods(owner) for owner, _ in pods) <= int(hard["pods"])
+    wordpress = one(rendered, "Deployment", "wordpress")
+    pods.append(({"kind": "Pod"}, wordpress["spec"]["template"]))
+    if profile == "production":
+        solver = storechart.acme_solver_pod("store-ci")
+        pods.append((solver, solver))
+        assert hard["services"] == "3"  # + the solver's ClusterIP Service
+    assert sum(max_pods(owner) for owner, _ in pods) == int(hard["pods"])
     for kind in ("requests", "limits"):
         cpu = sum(max_pods(o) * pod_request(t["spec"], kind, "cpu") for o, t in pods)
         memory = sum(max_pods(o) * pod_request(t["spec"], kind, "memory") for o, t in pods)
@@ -348,10 +373,10 @@ def test_wordpress_flows(rendered: list[dict[str, Any]], profile: str) -> None:
     assert to_mysql["ports"] == [{"protocol": "TCP", "port": 3306}]
 
 
-def test_mysql_accepts_only_wordpress_and_setup(rendered: list[dict[str, Any]]) -> None:
+def test_mysql_accepts_only_the_pods_that_run_wordpress(rendered: list[dict[str, Any]]) -> None:
     mysql = policy(rendered, "mysql")
     [inbound] = mysql["ingress"]
-    assert peer_components(inbound, "from") == {"wordpress", "setup"}
+    assert peer_components(inbound, "from") == {"wordpress", "setup", "cron"}
     assert inbound["ports"] == [{"protocol": "TCP", "port": 3306}]
     assert mysql["egress"] == []
 
@@ -405,7 +430,7 @@ def test_base_domain_from_the_platform(helm: Path, tmp_path: Path) -> None:
 
 # --- first-boot set-up and helm test ------------------------------------------------------
 
-def test_setup_is_an_idempotent_post_install_hook(rendered: list[dict[str, Any]]) -> None:
+def test_setup_is_a_post_install_and_post_upgrade_hook(rendered: list[dict[str, Any]]) -> None:
     job = one(rendered, "Job", "setup")
     annotations = job["metadata"]["annotations"]
     assert annotations["helm.sh/hook"] == "post-install,post-upgrade"
@@ -416,14 +441,14 @@ def test_setup_is_an_idempotent_post_install_hook(rendered: list[dict[str, Any]]
     assert spec["initContainers"][0]["image"] == one(
         rendered, "Deployment", "wordpress")["spec"]["template"]["spec"]["containers"][0]["image"]
     env = {item["name"]: item.get("value") for item in spec["containers"][0]["env"]}
-    assert re.fullmatch(r"10\.\d+\.\d+", env["WC_VERSION"])
+    assert re.fullmatch(r"\d+\.\d+\.\d+", env["WC_VERSION"])
     assert re.fullmatch(r"\d+\.\d+\.\d+", env["STOREFRONT_VERSION"])
-    script = one(rendered, "ConfigMap", "setup")["data"]["setup.sh"]
-    for step in ("wp core is-installed", "wp plugin install", "woocommerce_coming_soon no",
-                 "woocommerce_enable_guest_checkout yes", '"enabled":"yes"',
-                 "wp rewrite structure '/%postname%/'", "WC_Install::create_pages",
-                 "wp wc product create", "--status=publish", "--regular_price"):
+    script = named(rendered, "ConfigMap", "setup")["data"]["setup.sh"]
+    # First boot behind the marker; upgrades migrate; nothing forced over a live site.
+    for step in ("storeplatform_setup_completed", "wp core update-db", "wp wc update",
+                 'wp plugin update "$1" --version="$2"', "install_pages", "ensure_checkout_probe"):
         assert step in script, step
+    assert "--force" not in script
 
 
 def test_helm_test_checks_out_with_cash_on_delivery(rendered: list[dict[str, Any]]) -> None:
@@ -444,6 +469,7 @@ class FakeStoreApi(BaseHTTPRequestHandler):
 
     orders: ClassVar[dict[int, dict[str, Any]]] = {}
     carts: ClassVar[dict[str, list[int]]] = {}
+    payment_methods: ClassVar[list[str]] = ["cod"]
 
     def log_message(self, format: str, *args: Any) -> None:  # quiet
         pass
@@ -468,8 +494,11 @@ class FakeStoreApi(BaseHTTPRequestHandler):
     def do_GET(self) -> None:
         path, query = self._route()
         if path == "/products":
-            assert query["type"] == ["simple"]
-            self._answer(200, [{"id": 15, "name": "Starter T-Shirt", "type": "simple"}])
+            # Hidden products are listed only with catalog_visibility=any|hidden.
+            assert query["catalog_visibility"] == ["any"], query
+            found = [{"id": 15, "name": "Checkout test", "type": "simple"}] if query.get(
+                "sku") == ["STOREPLATFORM-CHECKOUT-PROBE"] else []
+            self._answer(200, found)
         elif path == "/cart":
             token = f"token-{len(self.carts)}"
             self.carts[token] = []
@@ -492,14 +521,17 @@ class FakeStoreApi(BaseHTTPRequestHandler):
         if path == "/cart/add-item":
             self.carts[token].append(body["id"])
             self._answer(201, {"items_count": len(self.carts[token]),
-                               "totals": {"total_price": "1900", "currency_code": "USD"}})
+                               "payment_methods": self.payment_methods,
+                               "totals": {"total_price": "100", "currency_code": "USD"}})
         elif path == "/checkout":
             assert self.carts[token], "checkout with an empty cart"
             assert body["payment_method"] == "cod"
             for field in ("first_name", "last_name", "address_1", "city", "postcode", "country",
                           "email"):
                 assert body["billing_address"][field], field
+            assert body["payment_method"] in self.payment_methods
             order = {"order_id": 100 + len(self.orders), "order_key": "wc_order_abc",
+                     "customer_note": body.get("customer_note", ""),
                      "status": "processing", "billing_address": body["billing_address"],
                      "payment_result": {"payment_status": "success"}}
             self.orders[order["order_id"]] = order
@@ -508,18 +540,23 @@ class FakeStoreApi(BaseHTTPRequestHandler):
             self._answer(404, {"code": "rest_no_route"})
 
 
-def test_checkout_script_buys_through_the_store_api(tmp_path: Path) -> None:
-    """files/woocommerce/checkout-test.sh against a fake Store API on 127.0.0.1."""
+def run_checkout_script(tmp_path: Path, payment_methods: list[str]) -> tuple[
+        subprocess.CompletedProcess[str], Path]:
+    """files/woocommerce/checkout-test.sh, with the test pod's env, against a fake
+    Store API on 127.0.0.1."""
     if not shutil.which("curl"):
         unavailable("curl is not installed (apt-get install curl)")
+    FakeStoreApi.orders, FakeStoreApi.carts = {}, {}
+    FakeStoreApi.payment_methods = payment_methods
     server = ThreadingHTTPServer(("127.0.0.1", 0), FakeStoreApi)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     order_file = tmp_path / "order-id"
     env = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path),
            "STOREFRONT": f"http://127.0.0.1:{server.server_port}",
-           "STORE_HOST": "store-ci.localhost", "BILLING_EMAIL": "helm-test@example.com",
-           "ORDER_ID_FILE": str(order_file)}
+           "STORE_HOST": "store-ci.localhost", "PRODUCT_SKU": "STOREPLATFORM-CHECKOUT-PROBE",
+           "BILLING_EMAIL": "checkout-test@storeplatform.invalid",
+           "ORDER_NOTE": "storeplatform-checkout-test", "ORDER_ID_FILE": str(order_file)}
     try:
         result = subprocess.run(
             ["sh", str(storechart.CHART_DIR / "files" / "woocommerce" / "checkout-test.sh")],
@@ -527,9 +564,23 @@ def test_checkout_script_buys_through_the_store_api(tmp_path: Path) -> None:
     finally:
         server.shutdown()
         server.server_close()
+    return result, order_file
+
+
+def test_checkout_script_buys_the_probe_through_the_store_api(tmp_path: Path) -> None:
+    result, order_file = run_checkout_script(tmp_path, ["cod", "bacs"])
     assert result.returncode == 0, result.stdout + result.stderr
     assert "order 100 exists with status processing" in result.stdout
     assert order_file.read_text().strip() == "100"
+    # Marked, so the scheduled job deletes it and it never counts as a sale.
+    assert FakeStoreApi.orders[100]["customer_note"] == "storeplatform-checkout-test"
+
+
+def test_checkout_script_places_no_order_when_the_owner_turned_cod_off(tmp_path: Path) -> None:
+    result, order_file = run_checkout_script(tmp_path, ["stripe"])
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "cash on delivery is off" in result.stdout
+    assert FakeStoreApi.orders == {} and not order_file.exists()
 
 
 def test_chart_scripts_pass_shellcheck() -> None:
@@ -558,7 +609,8 @@ def test_replicas_need_shared_wp_content(helm: Path) -> None:
     deployment = one(docs, "Deployment", "wordpress")
     assert deployment["spec"]["strategy"]["type"] == "RollingUpdate"
     assert "affinity" not in one(docs, "Job", "setup")["spec"]["template"]["spec"]
-    assert int(by_kind(docs, "ResourceQuota")[0]["spec"]["hard"]["pods"]) == 2 + 1 + 3
+    # 2 replicas + 1 surge + 1 spare; MySQL, set-up, scheduled job, test, ACME solver.
+    assert int(by_kind(docs, "ResourceQuota")[0]["spec"]["hard"]["pods"]) == 2 + 1 + 1 + 5
 
 
 def test_image_digest_pins_the_image(helm: Path) -> None:
@@ -577,6 +629,335 @@ def test_notes_give_the_url_and_how_to_read_the_password(helm: Path) -> None:
     assert "https://store-ci.stores.example.com/" in notes
     assert ("kubectl -n store-ci get secret store-credentials "
             "-o jsonpath='{.data.admin-password}' | base64 -d") in notes
+
+
+# --- sizing: the numbers fit the limits -------------------------------------------------
+
+def ini(text: str, separator: str = "=") -> dict[str, str]:
+    """key -> value of an ini/cnf file (comments and sections dropped)."""
+    pairs = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith(("#", ";", "[")):
+            continue
+        key, _, value = line.partition(separator)
+        pairs[key.strip()] = value.strip()
+    return pairs
+
+
+def megabytes(value: str) -> int:
+    units = {"K": 1 / 1024, "M": 1, "G": 1024}
+    return int(float(value[:-1]) * units[value[-1]]) if value[-1] in units else int(value)
+
+
+def container(owner: dict[str, Any], name: str) -> dict[str, Any]:
+    template = next(t for o, t in pod_templates([owner]))
+    return next(c for c in all_containers(template["spec"]) if c["name"] == name)
+
+
+def worst_case(docs: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """Re-derive, from the rendered config files alone, what WordPress and MySQL use when
+    every worker and every connection is busy (the model in _sizing.tpl), next to the
+    containers' memory limits."""
+    apache = named(docs, "ConfigMap", "wordpress-apache")["data"]["zz-storeplatform.conf"]
+    workers = int(re.search(r"MaxRequestWorkers (\d+)", apache).group(1))
+    assert int(re.search(r"ServerLimit (\d+)", apache).group(1)) == workers
+    admin_limit = megabytes(re.search(r"php_admin_value memory_limit (\S+)", apache).group(1))
+    php = ini(named(docs, "ConfigMap", "php")["data"]["wordpress.ini"])
+    php_limit, opcache = megabytes(php["memory_limit"]), int(php["opcache.memory_consumption"])
+    assert admin_limit == php_limit
+    wordpress = one(docs, "Deployment", "wordpress")
+    env = {e["name"]: e.get("value", "") for e in container(wordpress, "wordpress")["env"]}
+    wp_config = env["WORDPRESS_CONFIG_EXTRA"]
+    for constant in ("WP_MEMORY_LIMIT", "WP_MAX_MEMORY_LIMIT"):  # admin cannot raise it
+        assert f"define('{constant}', '{php_limit}M');" in wp_config
+    mysql_cnf = ini(named(docs, "ConfigMap", "mysql")["data"]["storeplatform.cnf"])
+    mysql = one(docs, "StatefulSet", "mysql")
+    per_connection = sum(megabytes(mysql_cnf[k]) if mysql_cnf[k][-1] != "K" else int(
+        mysql_cnf[k][:-1]) / 1024 for k in ("sort_buffer_size", "join_buffer_size",
+                                             "read_buffer_size", "read_rnd_buffer_size"))
+    per_connection += 1 + 2  # thread stack, network and packet buffers
+    connections = int(mysql_cnf["max_connections"])
+    replicas = wordpress["spec"]["replicas"] + (
+        wordpress["spec"]["strategy"]["type"] == "RollingUpdate")
+    assert connections >= workers * replicas + 10  # one per Apache worker, and wp-cli
+    performance_schema = 256 if mysql_cnf["performance_schema"] == "ON" else 0
+    return {
+        "wordpress": {
+            "workers": workers,
+            "used": workers * (php_limit + 24) + opcache + 64,
+            "limit": mem_mi(container(wordpress, "wordpress")["resources"]["limits"]["memory"])},
+        "mysql": {
+            "connections": connections,
+            "used": round(megabytes(mysql_cnf["innodb_buffer_pool_size"])
+                          + megabytes(mysql_cnf["temptable_max_ram"])
+                          + megabytes(mysql_cnf["innodb_log_buffer_size"])
+                          + megabytes(mysql_cnf["key_buffer_size"]) + 128 + performance_schema
+                          + connections * per_connection),
+            "limit": mem_mi(container(mysql, "mysql")["resources"]["limits"]["memory"]) * 9 // 10},
+    }
+
+
+SIZING_SCENARIOS = {
+    "local": ("local", []),
+    "production": ("production", []),
+    "production-3-replicas-rwx": ("production", [
+        "persistence.wpContent.accessMode=ReadWriteMany", "wordpress.replicas=3"]),
+    "production-performance-schema": ("production", ["mysql.performanceSchema=true"]),
+}
+
+
+@pytest.mark.parametrize("scenario", SIZING_SCENARIOS)
+def test_sizing_fits_the_memory_limits(helm: Path, scenario: str) -> None:
+    profile, overrides = SIZING_SCENARIOS[scenario]
+    numbers = worst_case(_render_ok(helm, profile, set_values=overrides))
+    for part in ("wordpress", "mysql"):
+        assert 0 < numbers[part]["used"] <= numbers[part]["limit"], (scenario, numbers)
+    assert numbers["wordpress"]["workers"] >= 2
+
+
+def test_sizing_per_profile(helm: Path) -> None:
+    """The numbers docs/store-chart.md quotes."""
+    local, production = (worst_case(_render_ok(helm, p)) for p in storechart.PROFILES)
+    assert (local["wordpress"]["workers"], local["mysql"]["connections"]) == (4, 14)
+    assert (production["wordpress"]["workers"], production["mysql"]["connections"]) == (6, 16)
+    assert (local["wordpress"]["used"], production["wordpress"]["used"]) == (736, 1872)
+
+
+def test_wp_cli_memory_fits_its_containers(rendered: list[dict[str, Any]]) -> None:
+    php = named(rendered, "ConfigMap", "php")["data"]
+    for owner, name in ((one(rendered, "Job", "setup"), "setup"),
+                        (one(rendered, "CronJob", "cron"), "cron")):
+        limit = mem_mi(container(owner, name)["resources"]["limits"]["memory"])
+        assert megabytes(ini(php[f"{name}.ini"])["memory_limit"]) + 96 <= limit
+        mounts = {m["mountPath"]: m for m in container(owner, name)["volumeMounts"]}
+        assert mounts["/usr/local/etc/php/conf.d/zz-storeplatform.ini"]["subPath"] == f"{name}.ini"
+
+
+def test_uploads_fit_through_the_ingress(rendered: list[dict[str, Any]], profile: str) -> None:
+    php = ini(named(rendered, "ConfigMap", "php")["data"]["wordpress.ini"])
+    body = one(rendered, "Ingress", "wordpress")["metadata"]["annotations"][
+        "nginx.ingress.kubernetes.io/proxy-body-size"]
+    upload, post = megabytes(php["upload_max_filesize"]), megabytes(php["post_max_size"])
+    assert upload == {"local": 16, "production": 32}[profile]
+    assert upload < post <= megabytes(body.upper())
+
+
+# --- scheduled work ------------------------------------------------------------------------
+
+def test_wp_cron_is_off_on_page_visits_everywhere(rendered: list[dict[str, Any]]) -> None:
+    for _, template in pod_templates(rendered):
+        for item in all_containers(template["spec"]):
+            env = {e["name"]: e.get("value", "") for e in item.get("env", [])}
+            if "WORDPRESS_CONFIG_EXTRA" in env:
+                assert "define('DISABLE_WP_CRON', true);" in env["WORDPRESS_CONFIG_EXTRA"]
+
+
+def test_the_scheduled_job_runs_wp_cli_under_the_same_rules(rendered: list[dict[str, Any]],
+                                                            profile: str) -> None:
+    cron = one(rendered, "CronJob", "cron")
+    spec = cron["spec"]
+    assert spec["schedule"] == "*/5 * * * *" and spec["concurrencyPolicy"] == "Forbid"
+    job = spec["jobTemplate"]["spec"]
+    assert job["activeDeadlineSeconds"] < 5 * 60  # done before the next slot
+    assert job["backoffLimit"] == 0
+    pod = job["template"]["spec"]
+    main = container(cron, "cron")
+    assert main["command"] == ["/bin/sh", "/scripts/cron.sh"]
+    assert main["image"] == container(one(rendered, "Job", "setup"), "setup")["image"]
+    # Same WordPress core as the storefront, on the node that holds wp-content (RWO).
+    assert pod["initContainers"][0]["image"].startswith("wordpress:")
+    assert "podAffinity" in pod["affinity"]
+    keys = {item["key"] for v in pod["volumes"] if "secret" in v for item in v["secret"]["items"]}
+    assert "admin-password" not in keys and "mysql-root-password" not in keys
+    cron_policy = policy(rendered, "cron")
+    assert cron_policy["ingress"] == []
+    assert [peer_components(rule, "to") for rule in cron_policy["egress"]] == [{"mysql"}]
+
+
+def test_mu_plugin_is_mounted_read_only_wherever_wordpress_runs(
+        rendered: list[dict[str, Any]]) -> None:
+    for owner in (one(rendered, "Deployment", "wordpress"), one(rendered, "Job", "setup"),
+                  one(rendered, "CronJob", "cron")):
+        name = owner["metadata"]["labels"]["app.kubernetes.io/component"]
+        mounts = {m["mountPath"]: m for m in container(owner, name)["volumeMounts"]}
+        assert mounts["/var/www/html/wp-content/mu-plugins"]["readOnly"] is True
+    plugin = named(rendered, "ConfigMap", "mu-plugins")["data"]["storeplatform.php"]
+    for hook in ("wp_mail_failed", "pre_wp_mail", "phpmailer_init",
+                 "action_scheduler_allow_async_request_runner"):
+        assert hook in plugin, hook
+
+
+# --- TLS: cert-manager's HTTP-01 solver under default-deny ------------------------------
+
+def selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    return selector.get("matchLabels", {}).items() <= labels.items()
+
+
+def ingress_allowed(docs: list[dict[str, Any]], pod_labels: dict[str, str],
+                    ) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:
+    """(peer, ports) every NetworkPolicy selecting the pod admits; default-deny (no
+    rules) admits nothing. Namespace policies are additive, as in Kubernetes."""
+    allowed = []
+    for doc in by_kind(docs, "NetworkPolicy"):
+        spec = doc["spec"]
+        if "Ingress" in spec["policyTypes"] and selects(spec["podSelector"], pod_labels):
+            for rule in spec.get("ingress", []):
+                allowed += [(peer, rule.get("ports", [])) for peer in rule.get("from", [])]
+    return allowed
+
+
+def egress_allowed(docs: list[dict[str, Any]], pod_labels: dict[str, str]) -> list[Any]:
+    return [rule for doc in by_kind(docs, "NetworkPolicy")
+            if "Egress" in doc["spec"]["policyTypes"]
+            and selects(doc["spec"]["podSelector"], pod_labels)
+            for rule in doc["spec"].get("egress", [])]
+
+
+def test_the_acme_solver_is_admitted_from_the_ingress_controller_only(helm: Path) -> None:
+    docs = _render_ok(helm, "production")
+    solver = storechart.acme_solver_pod("store-ci")
+    allowed = ingress_allowed(docs, solver["metadata"]["labels"])
+    controller = {"namespaceSelector": {"matchLabels": {
+                      "kubernetes.io/metadata.name": "ingress-nginx"}},
+                  "podSelector": {"matchLabels": {"app.kubernetes.io/name": "ingress-nginx"}}}
+    assert allowed == [(controller, [{"protocol": "TCP", "port": 8089}])]
+    assert egress_allowed(docs, solver["metadata"]["labels"]) == []  # not even DNS
+    # The solver listens where the policy opens (cert-manager's acmeSolverListenPort).
+    assert solver["spec"]["containers"][0]["ports"][0]["containerPort"] == 8089
+    # The policy selects no pod of the store itself, and opens nothing new for them.
+    for _, template in pod_templates(docs):
+        labels = template["metadata"]["labels"]
+        assert not selects(policy(docs, "acme-http01-solver")["podSelector"], labels)
+        assert all(port["port"] != 8089 for _, ports in ingress_allowed(docs, labels)
+                   for port in ports)
+
+
+def test_no_solver_policy_without_http01(rendered: list[dict[str, Any]], profile: str) -> None:
+    names = {doc["metadata"]["name"] for doc in by_kind(rendered, "NetworkPolicy")}
+    assert ("store-ci-acme-http01-solver" in names) == (profile == "production")
+
+
+def test_a_pre_made_certificate_needs_no_solver(helm: Path) -> None:
+    docs = _render_ok(helm, "production", set_values=[
+        "ingress.tls.clusterIssuer=", "ingress.tls.acmeHttp01=false",
+        "ingress.tls.secretName=stores-wildcard-tls"])
+    ingress = one(docs, "Ingress", "wordpress")
+    assert "cert-manager.io/cluster-issuer" not in ingress["metadata"]["annotations"]
+    assert ingress["spec"]["tls"][0]["secretName"] == "stores-wildcard-tls"
+    assert "store-ci-acme-http01-solver" not in {d["metadata"]["name"] for d in docs}
+    assert by_kind(docs, "ResourceQuota")[0]["spec"]["hard"]["services"] == "2"
+
+
+# --- outbound HTTP, mail, MySQL ---------------------------------------------------------
+
+def wp_config(owner: dict[str, Any], name: str) -> str:
+    env = {e["name"]: e.get("value", "") for e in container(owner, name)["env"]}
+    return env["WORDPRESS_CONFIG_EXTRA"]
+
+
+def test_blocked_outbound_http_fails_fast_except_for_the_set_up(
+        rendered: list[dict[str, Any]]) -> None:
+    block = "define('WP_HTTP_BLOCK_EXTERNAL', true);"
+    assert block in wp_config(one(rendered, "Deployment", "wordpress"), "wordpress")
+    assert block in wp_config(one(rendered, "CronJob", "cron"), "cron")
+    # The set-up downloads the pinned WooCommerce and Storefront.
+    assert block not in wp_config(one(rendered, "Job", "setup"), "setup")
+
+
+def test_allowed_hosts_open_exactly_those(helm: Path) -> None:
+    docs = _render_ok(helm, "production", set_values=[
+        "networkPolicy.internetEgress.wordpress=true",
+        "wordpress.allowedHosts={api.stripe.com,hooks.example.com}"])
+    config = wp_config(one(docs, "Deployment", "wordpress"), "wordpress")
+    assert "define('WP_ACCESSIBLE_HOSTS', 'api.stripe.com,hooks.example.com');" in config
+    assert "define('WP_HTTP_BLOCK_EXTERNAL', true);" in config
+    open_egress = _render_ok(helm, "production", set_values=[
+        "networkPolicy.internetEgress.wordpress=true"])
+    assert "WP_HTTP_BLOCK_EXTERNAL" not in wp_config(
+        one(open_egress, "Deployment", "wordpress"), "wordpress")
+
+
+def test_mail_is_off_by_default(rendered: list[dict[str, Any]]) -> None:
+    wordpress = one(rendered, "Deployment", "wordpress")
+    env = {e["name"]: e.get("value") for e in container(wordpress, "wordpress")["env"]}
+    assert env["STOREPLATFORM_MAIL_ENABLED"] == "0"
+    assert not any(name.startswith("STOREPLATFORM_SMTP") for name in env)
+    assert all(v["name"] != "smtp" for v in wordpress["spec"]["template"]["spec"]["volumes"])
+
+
+def test_mail_through_a_relay_with_a_secret(helm: Path) -> None:
+    docs = _render_ok(helm, "production", set_values=[
+        "mail.enabled=true", "mail.host=smtp.example.com", "mail.existingSecret=store-smtp",
+        "mail.fromAddress=shop@example.com"])
+    for owner, name in ((one(docs, "Deployment", "wordpress"), "wordpress"),
+                        (one(docs, "CronJob", "cron"), "cron")):
+        env = {e["name"]: e.get("value") for e in container(owner, name)["env"]}
+        assert (env["STOREPLATFORM_SMTP_HOST"], env["STOREPLATFORM_SMTP_PORT"]) == (
+            "smtp.example.com", "587")
+        assert env["STOREPLATFORM_SMTP_SECRET_DIR"] == "/run/secrets/smtp"
+        template = next(t for _, t in pod_templates([owner]))
+        [smtp] = [v for v in template["spec"]["volumes"] if v["name"] == "smtp"]
+        assert smtp["secret"]["secretName"] == "store-smtp"
+        rules = policy(docs, name)["egress"]
+        assert {"protocol": "TCP", "port": 587} in [p for r in rules for p in r["ports"]]
+    setup = one(docs, "Job", "setup")
+    assert all(v["name"] != "smtp" for v in setup["spec"]["template"]["spec"]["volumes"])
+
+
+def test_mysql_root_only_from_inside_its_pod(rendered: list[dict[str, Any]]) -> None:
+    env = {e["name"]: e.get("value") for e in container(
+        one(rendered, "StatefulSet", "mysql"), "mysql")["env"]}
+    assert env["MYSQL_ROOT_HOST"] == "localhost"
+
+
+def test_binary_log_is_off_or_expires(helm: Path, rendered: list[dict[str, Any]]) -> None:
+    assert "skip-log-bin" in named(rendered, "ConfigMap", "mysql")["data"]["storeplatform.cnf"]
+    docs = _render_ok(helm, "local", set_values=["mysql.binaryLog.enabled=true"])
+    cnf = named(docs, "ConfigMap", "mysql")["data"]["storeplatform.cnf"]
+    assert "skip-log-bin" not in cnf
+    assert ini(cnf)["binlog_expire_logs_seconds"] == "259200"
+
+
+# --- timeouts: Helm gives up after the hook, never before --------------------------------
+
+def seconds(duration: str) -> int:
+    return int(duration[:-1]) * {"s": 1, "m": 60, "h": 3600}[duration[-1]]
+
+
+def test_the_hooks_finish_within_helms_timeout(rendered: list[dict[str, Any]]) -> None:
+    """Helm waits --timeout for each hook. The runner's HELM_TIMEOUT must outlast the
+    set-up Job's deadline (retries included) and the test pod's, so a failing hook
+    fails with its own reason instead of being abandoned while it still runs."""
+    helm_timeout = seconds(RUNNER_SETTINGS["HELM_TIMEOUT"])
+    setup = one(rendered, "Job", "setup")["spec"]["activeDeadlineSeconds"]
+    test_pod = by_kind(rendered, "Pod")[0]["spec"]["activeDeadlineSeconds"]
+    assert setup + 60 <= helm_timeout
+    assert test_pod + 60 <= helm_timeout
+
+
+# --- the runner may manage what the chart renders -----------------------------------
+
+def plural(kind: str) -> str:
+    lower = kind.lower()
+    if lower.endswith("y"):
+        return lower[:-1] + "ies"
+    return lower + ("es" if lower.endswith("s") else "s")
+
+
+def test_the_runners_role_covers_every_kind_the_chart_renders(
+        rendered: list[dict[str, Any]]) -> None:
+    """helm runs as storeplatform-runner (knative/210-rbac.yaml): a kind the chart adds
+    without a rule there fails every create with 403."""
+    manifests = yaml.safe_load_all((storechart.REPO_ROOT / "knative" / "210-rbac.yaml").read_text())
+    [role] = [m for m in manifests if m and m["kind"] == "ClusterRole"
+              and m["metadata"]["name"] == "storeplatform-runner"]
+    allowed = {(group, resource) for rule in role["rules"]
+               if {"create", "patch", "delete"} <= set(rule["verbs"])
+               for group in rule["apiGroups"] for resource in rule["resources"]}
+    for doc in rendered:
+        group = doc["apiVersion"].rpartition("/")[0]
+        assert (group, plural(doc["kind"])) in allowed, doc["kind"]
 
 
 # --- values that must be refused ------------------------------------------------------------
@@ -601,6 +982,20 @@ BAD_VALUES = [
     pytest.param({"ingress": {"baseDomain": "Bad_Domain"}}, "baseDomain", id="bad-base-domain"),
     pytest.param({"persistence": {"mysql": {"size": "500Gi"}}}, "limitRange.maxStorage",
                  id="claim-above-limit-range"),
+    pytest.param({"wordpress": {"resources": {"limits": {"memory": "256Mi"}}}},
+                 "at least 2 are needed", id="too-little-memory-for-two-workers"),
+    pytest.param({"mysql": {"resources": {"limits": {"memory": "256Mi"}}}},
+                 "mysql.resources.limits.memory 256Mi is too small", id="mysql-too-small"),
+    pytest.param({"wordpress": {"allowedHosts": ["api.stripe.com"]}},
+                 "needs networkPolicy.internetEgress.wordpress", id="allowed-hosts-no-egress"),
+    pytest.param({"mail": {"enabled": True}}, "mail.enabled needs mail.host", id="mail-no-host"),
+    pytest.param({"ingress": {"annotations": {"nginx.ingress.kubernetes.io/proxy-body-size":
+                                              "1g"}}},
+                 "follows from wordpress.php.uploadMaxSize", id="body-size-set-twice"),
+    pytest.param({"ingress": {"tls": {"acmeHttp01": True}}}, "acmeHttp01 needs",
+                 id="http01-without-issuer"),
+    pytest.param({"cron": {"schedule": "every five minutes"}}, "schedule", id="bad-schedule"),
+    pytest.param({"mail": {"encryption": "starttls"}}, "encryption", id="bad-encryption"),
 ]
 
 

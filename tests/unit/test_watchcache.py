@@ -204,7 +204,7 @@ def test_stop_ends_every_watch(fake_kube):
     started = time.monotonic()
     cache.stop()
     assert time.monotonic() - started < 1
-    assert not [t for t in threading.enumerate() if t.name == "watch-pods" and t.is_alive()]
+    assert not [t for t in cache._threads if t.is_alive()]
 
 
 def test_derived_is_computed_once_per_change(fake_kube, caches):

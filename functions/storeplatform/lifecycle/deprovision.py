@@ -9,7 +9,7 @@ from typing import Any
 
 from storeplatform import contract, manifests
 from storeplatform.kube import Kube
-from storeplatform.lifecycle import jobs, namespaces
+from storeplatform.lifecycle import identity, jobs, namespaces
 
 SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS
 
@@ -18,7 +18,6 @@ def deprovision(kube: Kube, store: str, event_id: str,
                 settings: Mapping[str, Any]) -> jobs.Outcome:
     """Everything one delete event does; safe to repeat."""
     platform_ns = settings["PLATFORM_NAMESPACE"]
-    binding = manifests.runner_role_binding(store, platform_ns)
     job = manifests.runner_job(contract.ACTION_DELETE, store, event_id, settings)
 
     install = kube.read_or_none("Job", contract.job_name(contract.ACTION_INSTALL, store),
@@ -29,6 +28,7 @@ def deprovision(kube: Kube, store: str, event_id: str,
     if namespace is None:
         return jobs.Outcome(None, note="store does not exist; nothing to do")
     namespaces.mark_deleting(kube, store)
-    if not namespaces.is_terminating(namespace):  # a terminating one refuses new objects
-        kube.create_or_keep(binding)
+    # A terminating namespace refuses new objects: its binding stays as it is.
+    identity.ensure(kube, store, namespace, platform_ns,
+                    bind=not namespaces.is_terminating(namespace))
     return jobs.start_once(kube, job, event_id)

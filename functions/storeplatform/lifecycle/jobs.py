@@ -19,6 +19,9 @@ RUNNER_SETTINGS: dict[str, Any] = CONNECTION_SETTINGS | {
     "PLATFORM_NAMESPACE": contract.PLATFORM_NAMESPACE,
     "RUNNER_IMAGE": config.REQUIRED,
     "K_SINK": "",
+    # The audience of the runner's OIDC token for the Broker; empty: the `default` Broker of
+    # PLATFORM_NAMESPACE (contract.broker_audience).
+    "BROKER_AUDIENCE": "",
     "HELM_TIMEOUT": "10m",
     "JOB_BACKOFF_LIMIT": 2,
     "JOB_DEADLINE_SECONDS": 1200,

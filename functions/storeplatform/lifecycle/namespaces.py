@@ -11,9 +11,10 @@ from storeplatform.kube import Kube, Obj
 
 
 def read_managed(kube: Kube, store: str) -> Obj | None:
-    """The store's namespace, or None; CONFLICT when one of that name is not the platform's."""
+    """The store's namespace, or None; CONFLICT when one of that name does not carry every
+    mark of the platform (contract.is_platform_namespace): it is never adopted."""
     namespace = kube.read_or_none("Namespace", store)
-    if namespace is not None and not contract.manages(namespace):
+    if namespace is not None and not contract.is_platform_namespace(namespace):
         raise PlatformError(Kind.CONFLICT, "namespace_conflict",
                             f"namespace {store} exists and is not managed by the platform")
     return namespace

@@ -11,10 +11,10 @@ from typing import Any
 from storeplatform import contract, manifests
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.kube import Kube
-from storeplatform.lifecycle import jobs, namespaces
+from storeplatform.lifecycle import capacity, identity, jobs, namespaces
 from storeplatform.status import job_state
 
-SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | {
+SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | capacity.SETTINGS | {
     "RUNNER_CHART_PATH": "/opt/store-chart",
     "STORE_VALUES_PROFILE": "local",
     "STORE_BASE_DOMAIN": "",
@@ -26,8 +26,7 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
     """Everything one create event does; safe to repeat. RETRY_LATER while a delete runs."""
     platform_ns = settings["PLATFORM_NAMESPACE"]
     namespace = manifests.namespace(store, engine, datetime.now(UTC))
-    access = [manifests.credentials_secret(store, engine),  # made once: no new passwords
-              manifests.runner_role_binding(store, platform_ns)]
+    credentials = manifests.credentials_secret(store, engine)  # made once: no new passwords
     values = manifests.values_secret(store, engine, settings["STORE_BASE_DOMAIN"] or None,
                                      platform_ns)
     job = manifests.runner_job(contract.ACTION_INSTALL, store, event_id, settings)
@@ -40,11 +39,14 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
     if standing is not None and namespaces.is_deleting(standing):
         raise _being_deleted(store)
     if standing is None:
-        kube.create_or_keep(namespace)
+        capacity.claim(kube, store, settings)  # LIMIT_REACHED: nothing is made
+        standing = kube.create_or_keep(namespace) or namespaces.read_managed(kube, store)
+    if standing is None:  # made and gone at once: a delete raced us
+        raise _being_deleted(store)
     if delete_job is not None:
         jobs.remove(kube, delete_job)  # the finished delete of an earlier store of this name
-    for obj in access:
-        kube.create_or_keep(obj)
+    kube.create_or_keep(credentials)
+    identity.ensure(kube, store, standing, platform_ns)
     return jobs.start_once(kube, job, event_id, values)
 
 

@@ -1,43 +1,89 @@
 #!/bin/sh
-# First-boot set-up of a WooCommerce store, run by the set-up Job (wp-cli image)
-# after every install and upgrade. Idempotent: each step looks before it acts, so a
-# rerun (Job retry, `helm upgrade`) converges to the same store and changes nothing
-# that is already right. Secrets are read from files and never printed.
+# Set-up of a WooCommerce store, run by the set-up hook Job (wp-cli image) after every
+# install and upgrade. Which of the two it does is decided by a marker in the
+# database (option storeplatform_setup_completed), not by the hook type, because a
+# failed first install is retried as an upgrade:
 #
-# Environment (set by templates/woocommerce/setup-job.yaml):
-#   STORE_URL SITE_TITLE WC_VERSION STOREFRONT_VERSION STORE_COUNTRY STORE_CURRENCY
-#   PRODUCT_NAME PRODUCT_SKU PRODUCT_PRICE SECRETS_DIR, and the WORDPRESS_* settings.
-# PHP snippets are single-quoted on purpose: their $variables are PHP's, not the shell's.
-# shellcheck disable=SC2016
+#   first boot (no marker yet): install WordPress, WooCommerce and Storefront at their
+#     pins, configure the shop (coming soon off, guest checkout, Cash on Delivery,
+#     country, currency, permalinks, pages), create the starter product, check that
+#     the shop can sell, then set the marker. Every step looks before it acts, so a
+#     retried Job converges.
+#   upgrade (marker set): migrate only. `wp core update-db` (a new WordPress image),
+#     WooCommerce moved up to its pin with WordPress's updater (never down, never a
+#     forced reinstall) and `wp wc update` (its database migrations), Storefront moved
+#     up if it is still installed. The owner's settings, theme choice and products are
+#     left alone; only the checks the platform owns must pass.
+#
+# Both end by ensuring the platform's hidden checkout-probe product, which helm test
+# buys, so that check never depends on the owner's catalogue.
+#
+# Environment (templates/woocommerce/setup-job.yaml): STORE_URL SITE_TITLE WC_VERSION
+# STOREFRONT_VERSION STORE_COUNTRY STORE_CURRENCY PRODUCT_NAME PRODUCT_SKU PRODUCT_PRICE
+# PROBE_SKU PROBE_PRICE CHART_VERSION SCRIPTS_DIR SECRETS_DIR, and the WORDPRESS_*
+# settings. Secrets are read from files and never printed.
 set -eu
 
 log() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] FAILED: %s\n' "$*" >&2; exit 1; }
 secret() { cat "$SECRETS_DIR/$1"; }
+wp() { command wp --no-color "$@"; }
+php_file() { printf '%s/%s' "$SCRIPTS_DIR" "$1"; }
 
-# wp-cli with enough memory for unpacking WooCommerce (the image's PHP default is 128M).
-wp() { php -d memory_limit=512M /usr/local/bin/wp --no-color "$@"; }
-
-# True once MySQL accepts the WordPress account (connects the way WordPress does).
-db_reachable() {
-  php -r '
-    mysqli_report(MYSQLI_REPORT_OFF);
-    $password = rtrim(file_get_contents(getenv("WORDPRESS_DB_PASSWORD_FILE")), "\r\n");
-    $hostPort = explode(":", getenv("WORDPRESS_DB_HOST"), 2);
-    $db = @mysqli_connect($hostPort[0], getenv("WORDPRESS_DB_USER"), $password,
-                          getenv("WORDPRESS_DB_NAME"), (int) ($hostPort[1] ?? 3306));
-    exit($db ? 0 : 1);
-  '
+# version_lt A B: true when dotted version A is older than B (10.9.1 < 10.10.0).
+version_lt() {
+  awk -v a="$1" -v b="$2" 'BEGIN {
+    n = split(a, x, "."); m = split(b, y, "."); if (m > n) n = m
+    for (i = 1; i <= n; i++) { if (x[i] + 0 < y[i] + 0) exit 0; if (x[i] + 0 > y[i] + 0) exit 1 }
+    exit 1 }'
 }
 
 wait_for_database() {
   attempts=0
-  until db_reachable; do
+  until wp eval-file "$(php_file db-reachable.php)" --skip-wordpress; do
     attempts=$((attempts + 1))
     [ "$attempts" -lt 60 ] || die "database not reachable after 5 minutes"
     sleep 5
   done
   log "database reachable"
+}
+
+# The marker's value: the chart version that completed the first set-up.
+setup_completed() { wp option get storeplatform_setup_completed >/dev/null 2>&1; }
+
+# A store made by chart 0.1.0 has no marker, but its set-up ran to the end: it set the
+# admin password early and created the starter product last. Adopt it as set up.
+adopt_legacy_store() {
+  if wp core is-installed 2>/dev/null \
+      && [ "$(wp option get storeplatform_admin_password_set 2>/dev/null)" = "yes" ] \
+      && wp plugin is-active woocommerce 2>/dev/null \
+      && [ -n "$(product_id "$PRODUCT_SKU")" ]; then
+    log "store set up by an earlier chart: adopting it (its settings are kept)"
+    wp option add storeplatform_setup_completed "legacy" --autoload=no >/dev/null
+  fi
+}
+
+# product_id SKU: the id of the product with that SKU (any status), or nothing.
+product_id() {
+  wp wc product list --user="$(secret admin-user)" --sku="$1" --status=any \
+    --field=id 2>/dev/null | head -n 1
+}
+
+# ensure_plugin_version SLUG PIN: installed and at least PIN. An older release is moved
+# up with WordPress's updater; a newer one (installed by the owner) is kept.
+ensure_plugin_version() {
+  if ! wp plugin is-installed "$1"; then
+    log "installing plugin $1 $2"
+    wp plugin install "$1" --version="$2"
+    return
+  fi
+  installed="$(wp plugin get "$1" --field=version)"
+  if version_lt "$installed" "$2"; then
+    log "updating plugin $1 $installed -> $2"
+    wp plugin update "$1" --version="$2"
+  elif [ "$installed" != "$2" ]; then
+    log "plugin $1 $installed is newer than the pin $2: kept"
+  fi
 }
 
 install_wordpress() {
@@ -52,41 +98,21 @@ install_wordpress() {
       --skip-email >/dev/null
     wp core is-installed || die "wp core install did not complete"
   fi
-  # Once only (marker option): later password changes by the owner are kept.
-  wp eval '
-    if (get_option("storeplatform_admin_password_set") === "yes") { return; }
-    $dir = getenv("SECRETS_DIR");
-    $user = get_user_by("login", trim(file_get_contents("$dir/admin-user")));
-    if (!$user) { fwrite(STDERR, "admin user missing\n"); exit(1); }
-    wp_set_password(rtrim(file_get_contents("$dir/admin-password"), "\r\n"), $user->ID);
-    update_option("storeplatform_admin_password_set", "yes", false);
-    echo "[setup] admin password set from the Secret\n";
-  '
+  wp eval-file "$(php_file set-admin-password.php)"
 }
 
-# ensure_plugin SLUG VERSION: installed at exactly VERSION and active.
-ensure_plugin() {
-  if ! wp plugin is-installed "$1" \
-      || [ "$(wp plugin get "$1" --field=version)" != "$2" ]; then
-    log "installing plugin $1 $2"
-    wp plugin install "$1" --version="$2" --force
+install_shop_software() {
+  ensure_plugin_version woocommerce "$WC_VERSION"
+  wp plugin is-active woocommerce || wp plugin activate woocommerce
+  if ! wp theme is-installed storefront; then
+    log "installing theme storefront $STOREFRONT_VERSION"
+    wp theme install storefront --version="$STOREFRONT_VERSION"
   fi
-  wp plugin is-active "$1" || wp plugin activate "$1"
+  wp theme is-active storefront || wp theme activate storefront
 }
 
-# ensure_theme SLUG VERSION: installed at exactly VERSION and the active theme.
-ensure_theme() {
-  if ! wp theme is-installed "$1" \
-      || [ "$(wp theme get "$1" --field=version)" != "$2" ]; then
-    log "installing theme $1 $2"
-    wp theme install "$1" --version="$2" --force
-  fi
-  wp theme is-active "$1" || wp theme activate "$1"
-}
-
-configure_store() {
-  log "configuring WooCommerce"
-  wp wc update >/dev/null 2>&1 || true  # pending database migrations after an upgrade
+configure_shop() {
+  log "configuring the shop"
   wp option update woocommerce_coming_soon no
   wp option update woocommerce_store_pages_only no
   wp option update woocommerce_enable_guest_checkout yes
@@ -97,13 +123,14 @@ configure_store() {
     '{"enabled":"yes","title":"Cash on delivery","description":"Pay with cash upon delivery.","instructions":"Pay with cash upon delivery.","enable_for_methods":[],"enable_for_virtual":"yes"}'
   wp rewrite structure '/%postname%/'
   wp rewrite flush
-  # Shop, cart, checkout and my-account pages; existing pages are kept.
-  wp eval 'WC_Install::create_pages();'
+  # Shop, cart, checkout and my-account pages (WooCommerce's own tool; existing pages
+  # are kept).
+  wp wc tool run install_pages --user="$(secret admin-user)" >/dev/null
 }
 
-ensure_product() {
-  existing="$(wp eval 'echo wc_get_product_id_by_sku(getenv("PRODUCT_SKU"));')"
-  if [ -n "$existing" ] && [ "$existing" != "0" ]; then
+create_starter_product() {
+  existing="$(product_id "$PRODUCT_SKU")"
+  if [ -n "$existing" ]; then
     log "product $PRODUCT_SKU exists (id $existing)"
     return
   fi
@@ -114,37 +141,64 @@ ensure_product() {
     --regular_price="$PRODUCT_PRICE" --virtual=true --porcelain >/dev/null
 }
 
-# The store must be able to sell now: check the state, not the commands' exit codes.
-verify_store() {
-  result="$(wp eval '
-    $checks = [
-      "coming soon off" => get_option("woocommerce_coming_soon") === "no",
-      "guest checkout on" => get_option("woocommerce_enable_guest_checkout") === "yes",
-      "cash on delivery on" => (get_option("woocommerce_cod_settings")["enabled"] ?? "") === "yes",
-      "pretty permalinks" => (string) get_option("permalink_structure") !== "",
-      "shop page" => wc_get_page_id("shop") > 0,
-      "cart page" => wc_get_page_id("cart") > 0,
-      "checkout page" => wc_get_page_id("checkout") > 0,
-      "storefront theme" => get_stylesheet() === "storefront",
-    ];
-    $product = wc_get_product(wc_get_product_id_by_sku(getenv("PRODUCT_SKU")));
-    $checks["published product with a price"] = $product && $product->get_status() === "publish"
-      && $product->is_purchasable() && $product->get_price() !== "";
-    $failed = array_keys(array_filter($checks, fn ($ok) => !$ok));
-    echo $failed ? "missing: " . implode(", ", $failed) : "ok";
-  ')"
+# The platform's product: published, virtual, hidden from catalogue and search, at its
+# price. Restored on every run, like any object the platform owns.
+ensure_checkout_probe() {
+  set -- --user="$(secret admin-user)" --name="Checkout test (store platform)" \
+    --status=publish --catalog_visibility=hidden --virtual=true \
+    --regular_price="$PROBE_PRICE"
+  existing="$(product_id "$PROBE_SKU")"
+  if [ -n "$existing" ]; then
+    wp wc product update "$existing" "$@" >/dev/null
+  else
+    log "creating the checkout probe product $PROBE_SKU"
+    wp wc product create --type=simple --sku="$PROBE_SKU" "$@" --porcelain >/dev/null
+  fi
+}
+
+# verify KIND: the store can sell (first-boot: also everything the set-up configured).
+verify() {
+  result="$(STOREPLATFORM_CHECKS="$1" wp eval-file "$(php_file verify-store.php)")"
   [ "$result" = "ok" ] || die "store not ready to sell ($result)"
   log "store ready: $STORE_URL"
 }
 
+first_boot() {
+  log "first set-up"
+  install_wordpress
+  install_shop_software
+  configure_shop
+  create_starter_product
+  ensure_checkout_probe
+  verify first-boot
+  wp option add storeplatform_setup_completed "$CHART_VERSION" --autoload=no >/dev/null
+  log "first set-up completed (chart $CHART_VERSION)"
+}
+
+upgrade() {
+  log "store already set up: migrations only, the owner's settings are kept"
+  # The scheduled job skips its runs while this is set (plugin files may be moving).
+  wp option update storeplatform_upgrading "$(date +%s)" --autoload=no >/dev/null
+  wp core update-db
+  ensure_plugin_version woocommerce "$WC_VERSION"
+  wp plugin is-active woocommerce || wp plugin activate woocommerce
+  wp wc update
+  if wp theme is-installed storefront; then
+    installed="$(wp theme get storefront --field=version)"
+    if version_lt "$installed" "$STOREFRONT_VERSION"; then
+      log "updating theme storefront $installed -> $STOREFRONT_VERSION"
+      wp theme update storefront --version="$STOREFRONT_VERSION"
+    fi
+  fi
+  ensure_checkout_probe
+  verify upgrade
+  wp option delete storeplatform_upgrading >/dev/null
+}
+
 main() {
   wait_for_database
-  install_wordpress
-  ensure_plugin woocommerce "$WC_VERSION"
-  ensure_theme storefront "$STOREFRONT_VERSION"
-  configure_store
-  ensure_product
-  verify_store
+  setup_completed || adopt_legacy_store
+  if setup_completed; then upgrade; else first_boot; fi
 }
 
 main "$@"

@@ -9,8 +9,10 @@ def test_a_missing_namespace_is_none(fake_kube):
     assert namespaces.read_managed(fake_kube, "store-a") is None
 
 
-@pytest.mark.parametrize("labels", [{}, {contract.LABEL_STORE: "store-b"}])
-def test_a_namespace_without_its_store_label_is_a_conflict(fake_kube, labels):
+@pytest.mark.parametrize("labels", [{}, {contract.LABEL_STORE: "store-b"},
+                                    {contract.LABEL_STORE: "store-a"},  # only the store label
+                                    contract.store_labels("store-a")])
+def test_a_namespace_without_every_platform_mark_is_a_conflict(fake_kube, labels):
     fake_kube.add({"kind": "Namespace", "metadata": {"name": "store-a", "labels": labels}})
     with pytest.raises(PlatformError) as err:
         namespaces.read_managed(fake_kube, "store-a")

@@ -1,10 +1,11 @@
 """provision's decisions under at-least-once delivery, on the fake verbs."""
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 
-from storeplatform import contract
+from storeplatform import contract, manifests
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.lifecycle.provision import provision
 
@@ -13,10 +14,9 @@ JOB = "helm-install-store-a"
 
 
 def managed_namespace(name="store-a", annotations=None, phase="Active"):
-    return {"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": name, "labels": contract.store_labels(name),
-                         "annotations": annotations or {}},
-            "status": {"phase": phase}}
+    made = manifests.namespace(name, "woocommerce", datetime(2026, 1, 1, tzinfo=UTC))
+    made["metadata"]["annotations"] |= annotations or {}
+    return made | {"status": {"phase": phase}}
 
 
 def delete_job():
@@ -131,3 +131,61 @@ def test_base_domain_reaches_the_chart_values(fake_kube, create_settings):
     values = fake_kube.get("Secret", contract.values_secret_name("store-a"), NS)
     assert json.loads(values["stringData"]["values.yaml"])["ingress"] == {
         "baseDomain": "shops.example.com"}
+
+
+def test_create_makes_the_stores_own_runner_identity(fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    namespace = fake_kube.get("Namespace", "store-a")
+    account = fake_kube.get("ServiceAccount", "storeplatform-runner-store-a", NS)
+    assert account["metadata"]["ownerReferences"] == [{
+        "apiVersion": "v1", "kind": "Namespace", "name": "store-a",
+        "uid": namespace["metadata"]["uid"], "blockOwnerDeletion": False}]
+    binding = fake_kube.get("RoleBinding", contract.RUNNER_NAME, "store-a")
+    assert binding["subjects"] == [{"kind": "ServiceAccount",
+                                    "name": "storeplatform-runner-store-a", "namespace": NS}]
+    (job,) = fake_kube.of_kind("Job")
+    assert job["spec"]["template"]["spec"]["serviceAccountName"] == "storeplatform-runner-store-a"
+
+
+def test_an_account_left_by_an_earlier_store_of_that_name_is_retry_later(fake_kube,
+                                                                        create_settings):
+    fake_kube.add({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {
+        "name": "storeplatform-runner-store-a", "namespace": NS,
+        "ownerReferences": [{"kind": "Namespace", "name": "store-a", "uid": "gone"}]}})
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "runner_identity_pending")
+    assert fake_kube.of_kind("Job") == []
+
+
+@pytest.mark.parametrize("missing", ["app.kubernetes.io/managed-by", "storeplatform.io/engine",
+                                     "storeplatform.io/created-at",
+                                     "pod-security.kubernetes.io/enforce"])
+def test_a_namespace_without_every_platform_mark_is_never_adopted(fake_kube, create_settings,
+                                                                  missing):
+    squatted = managed_namespace()
+    del squatted["metadata"]["labels"][missing]
+    fake_kube.add(squatted)
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    assert (err.value.kind, err.value.code) == (Kind.CONFLICT, "namespace_conflict")
+    assert fake_kube.of_kind("Job") == [] and fake_kube.of_kind("Secret") == []
+
+
+def test_a_namespace_with_every_mark_is_adopted(fake_kube, create_settings):
+    fake_kube.add(managed_namespace())
+    assert provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings).created
+
+
+def test_over_the_cap_nothing_is_made(fake_kube, create_settings):
+    settings = create_settings | {"MAX_STORES": 2}
+    for name in ("store-a", "store-b"):
+        provision(fake_kube, name, "woocommerce", f"e-{name}", settings)
+    with pytest.raises(PlatformError) as err:
+        provision(fake_kube, "store-c", "woocommerce", "e-c", settings)
+    assert (err.value.kind, err.value.code) == (Kind.LIMIT_REACHED, "store_limit_reached")
+    assert [n["metadata"]["name"] for n in fake_kube.of_kind("Namespace")] == ["store-a",
+                                                                                "store-b"]
+    assert len(fake_kube.of_kind("Job")) == 2
+    # A repeated create of a store that exists is no new store.
+    assert provision(fake_kube, "store-a", "woocommerce", "e-store-a", settings).job

@@ -1,0 +1,66 @@
+"""The platform-wide cap on stores (MAX_STORES), enforced where stores are made.
+
+Counting namespaces alone would let two create-store replicas both see room for one more.
+So a new store first takes a place in one ConfigMap (contract.STORES_CONFIG_MAP), written
+with the resourceVersion it was read at: of two concurrent claims the API server accepts
+one, the other is retried (RETRY_LATER) and counts again. The places held are the store
+namespaces that exist plus claims younger than CLAIM_SECONDS whose namespace is not made
+yet; a store that is gone frees its place on the next claim.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from storeplatform import contract
+from storeplatform.errors import Kind, PlatformError
+from storeplatform.kube import Kube
+
+SETTINGS: dict[str, Any] = {"MAX_STORES": 20}
+CLAIM_SECONDS = 300  # a claim whose namespace never came (a crash in between) lapses
+
+
+def places(claims: Mapping[str, str], existing: set[str], now: float) -> dict[str, str]:
+    """The places held: every existing store, and recent claims of stores not made yet."""
+    held = {store: claims.get(store, str(int(now))) for store in existing}
+    for store, claimed_at in claims.items():
+        if store not in held and claimed_at.isdigit() and now - int(claimed_at) < CLAIM_SECONDS:
+            held[store] = claimed_at
+    return held
+
+
+def claim(kube: Kube, store: str, settings: Mapping[str, Any],
+          clock: Callable[[], float] = time.time) -> None:
+    """Take a place for a new store, or LIMIT_REACHED when MAX_STORES are held."""
+    cap, platform_ns = int(settings["MAX_STORES"]), settings["PLATFORM_NAMESPACE"]
+    standing = kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP, platform_ns)
+    existing = {ns["metadata"]["name"] for ns in
+                kube.list_items("Namespace", labels=contract.MANAGED_SELECTOR)
+                if contract.manages(ns)}
+    now = clock()
+    held = places((standing or {}).get("data") or {}, existing, now)
+    if store in held:
+        return
+    if len(held) >= cap:
+        raise PlatformError(Kind.LIMIT_REACHED, "store_limit_reached",
+                            f"the platform already runs its maximum of {cap} stores; "
+                            "delete one first")
+    config_map: dict[str, Any] = {
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": contract.STORES_CONFIG_MAP, "namespace": platform_ns,
+                     "labels": {contract.LABEL_MANAGED_BY: contract.MANAGED_BY}},
+        "data": held | {store: str(int(now))},
+    }
+    if standing is None:
+        if kube.create_or_keep(config_map) is None:  # another claim made it first
+            raise _concurrent()
+        return
+    config_map["metadata"]["resourceVersion"] = standing["metadata"]["resourceVersion"]
+    kube.replace(config_map)
+
+
+def _concurrent() -> PlatformError:
+    return PlatformError(Kind.RETRY_LATER, "store_claim_conflict",
+                         "another store was claimed at the same moment; retry")
