@@ -18,14 +18,14 @@ READY_TIMEOUT = 1800.0
 POLL = 0.5
 
 
-def post_create(gateway: str, name: str) -> tuple[int, float]:
+def post_create(gateway: str, name: str, auth: dict[str, str]) -> tuple[int, float]:
     """POST /stores/{name} on a connection of its own: (status, milliseconds)."""
     host, port = gateway.removeprefix("http://").split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=120)
     started = time.perf_counter()
     try:
         conn.request("POST", f"/stores/{name}", body=b'{"engine": "woocommerce"}',
-                     headers={"Content-Type": "application/json"})
+                     headers={"Content-Type": "application/json"} | auth)
         response = conn.getresponse()
         response.read()
         return response.status, (time.perf_counter() - started) * 1000
@@ -36,13 +36,14 @@ def post_create(gateway: str, name: str) -> tuple[int, float]:
 class Watcher:
     """Polls GET /stores and notes when each store first shows as ready (or failed)."""
 
-    def __init__(self, gateway: str) -> None:
+    def __init__(self, gateway: str, auth: dict[str, str]) -> None:
         self.client = load.Client(gateway)
+        self.auth = auth
         self.ready: dict[str, float] = {}
         self.failed: dict[str, str] = {}
 
     def poll(self) -> None:
-        status, body, _ = self.client.call("GET", "/stores")
+        status, body, _ = self.client.call("GET", "/stores", headers=self.auth)
         if status != 200:
             return
         now = time.monotonic()
@@ -85,17 +86,19 @@ class Batch:
         return 60 * len(self.names) / self.seconds
 
 
-def run_batch(gateway: str, admin, concurrency: int, names: list[str]) -> Batch:
+def run_batch(gateway: str, auth: dict[str, str], admin, concurrency: int,
+              names: list[str]) -> Batch:
+    """The batch through the gateway (auth: its Authorization header)."""
     batch = Batch(concurrency, names)
-    watcher = Watcher(gateway)
-    sampling = _Sampling(admin, gateway)
+    watcher = Watcher(gateway, auth)
+    sampling = _Sampling(admin, gateway, auth)
     submitted: dict[str, float] = {}
     started = time.monotonic()
     sampling.start()
     try:
         def one(name: str) -> tuple[int, float]:
             submitted[name] = time.monotonic()
-            return post_create(gateway, name)
+            return post_create(gateway, name, auth)
 
         if concurrency == 1:
             answers = []
@@ -125,8 +128,8 @@ def run_batch(gateway: str, admin, concurrency: int, names: list[str]) -> Batch:
 class _Sampling:
     """Meanwhile: the API server's counters every 5 s, and GET /stores 4 times a second."""
 
-    def __init__(self, admin, gateway: str) -> None:
-        self.admin, self.gateway = admin, gateway
+    def __init__(self, admin, gateway: str, auth: dict[str, str]) -> None:
+        self.admin, self.gateway, self.auth = admin, gateway, auth
         self.samples: list[apiserver.Sample] = []
         self.list_ms: list[float] = []
         self._stop = threading.Event()
@@ -143,7 +146,7 @@ class _Sampling:
         self.samples.append(apiserver.sample(self.admin))
 
     def _list(self) -> None:
-        self.list_ms.append(self._client.call("GET", "/stores")[2])
+        self.list_ms.append(self._client.call("GET", "/stores", headers=self.auth)[2])
 
     def start(self) -> None:
         for thread in self._threads:

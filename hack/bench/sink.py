@@ -1,5 +1,7 @@
-"""A Broker stand-in for the throughput figures: it takes any POST and answers 202 with an
-empty body at once, keeping connections alive, so that what is measured is the sender.
+"""The receiver of the throughput figures: it takes any POST and answers at once, keeping
+connections alive, so that what is measured is the sender. Its answer is a store.list.result
+event listing no store, what the gateway's store cap reads from list-stores; the Broker's
+answer is only checked for its status.
 
 `python -m bench.sink PORT` (asyncio, one process of its own).
 """
@@ -9,8 +11,13 @@ from __future__ import annotations
 import asyncio
 import sys
 
-ANSWER = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\n\r\n"
-ANSWER_AND_CLOSE = b"HTTP/1.1 202 Accepted\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+BODY = b'{"stores": [], "deadLetters": []}'
+HEAD = (b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nce-specversion: 1.0\r\n"
+        b"ce-id: bench\r\nce-source: /bench/sink\r\n"
+        b"ce-type: io.storeplatform.store.list.result\r\n"
+        b"Content-Length: %d\r\n" % len(BODY))
+ANSWER = HEAD + b"\r\n" + BODY
+ANSWER_AND_CLOSE = HEAD + b"Connection: close\r\n\r\n" + BODY
 
 
 class Sink(asyncio.Protocol):

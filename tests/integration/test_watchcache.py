@@ -154,6 +154,19 @@ def stores(admin_api) -> Iterator:
         except ApiException as err:
             if err.status != 404:  # a test deleted it
                 raise
+    # Gone, not just going: store namespaces count against the platform's store cap, which
+    # the tests that come after run into.
+    eventually(lambda: not [name for name in made if _exists(core, name)], timeout=120)
+
+
+def _exists(core, name: str) -> bool:
+    try:
+        core.read_namespace(name, _request_timeout=TIMEOUT)
+    except ApiException as err:
+        if err.status == 404:
+            return False
+        raise
+    return True
 
 
 def deployment(store: str, replicas: int) -> dict:
