@@ -18,12 +18,18 @@ TIMEOUT = 30
 _SAMPLE = re.compile(r'^(\w+)\{([^}]*)\} ([0-9.e+-]+)$')
 
 
+OTHERS = "others"  # every other ServiceAccount of the namespace: the per-store runners
+
+
 def flow_schema(namespace: str, service_account: str) -> dict:
+    """A FlowSchema for one ServiceAccount ("*": the namespace's others, matched after)."""
+    name = OTHERS if service_account == "*" else service_account
     return {
         "apiVersion": "flowcontrol.apiserver.k8s.io/v1", "kind": "FlowSchema",
-        "metadata": {"name": PREFIX + service_account},
+        "metadata": {"name": PREFIX + name},
         "spec": {"priorityLevelConfiguration": {"name": PRIORITY_LEVEL},
-                 "matchingPrecedence": 500, "distinguisherMethod": {"type": "ByUser"},
+                 "matchingPrecedence": 600 if service_account == "*" else 500,
+                 "distinguisherMethod": {"type": "ByUser"},
                  "rules": [{"subjects": [{"kind": "ServiceAccount", "serviceAccount": {
                      "name": service_account, "namespace": namespace}}],
                      "resourceRules": [{"verbs": ["*"], "apiGroups": ["*"], "resources": ["*"],
@@ -33,9 +39,10 @@ def flow_schema(namespace: str, service_account: str) -> dict:
 
 def count_by_service_account(api: client.ApiClient, namespace: str,
                              service_accounts: Iterable[str]) -> None:
-    """Add the FlowSchemas (kept when there already)."""
+    """Add the FlowSchemas (kept when there already), and one for the namespace's other
+    ServiceAccounts (count them with OTHERS)."""
     flow = client.FlowcontrolApiserverV1Api(api)
-    for name in service_accounts:
+    for name in [*service_accounts, "*"]:
         try:
             flow.create_flow_schema(flow_schema(namespace, name), _request_timeout=TIMEOUT)
         except ApiException as err:
