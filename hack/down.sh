@@ -1,19 +1,22 @@
 #!/usr/bin/env bash
-# `make down`: undo `make up`.
+# `make down`: undo `make up`, and touch nothing it was not pointed at.
 #
-# The kind cluster `make up` made (context kind-$CLUSTER_NAME) is deleted whole. On any
-# other cluster only the platform is removed: the objects of knative/, in reverse apply
-# order (the storeplatform namespace with them). Knative and the ingress controller stay,
-# and so do the stores (namespaces labelled app.kubernetes.io/managed-by=storeplatform)
-# unless DELETE_STORES=1. Safe to rerun.
+# Without settings it deletes the kind cluster `make up` made (context kind-$CLUSTER_NAME)
+# and nothing else: whatever the current kubectl context is, it is left alone. To remove the
+# platform from another cluster, name its context: DOWN_CONTEXT=<context> make down. There
+# only the platform goes: the objects of knative/, in reverse apply order (the storeplatform
+# namespace with them); Knative, the ingress controller and the stores (namespaces labelled
+# app.kubernetes.io/managed-by=storeplatform) stay, the stores unless DELETE_STORES=1.
+# Every kubectl call names that context. Safe to rerun.
 #
-# Settings (environment): CLUSTER_NAME (storeplatform), DELETE_STORES (0).
+# Settings (environment): DOWN_CONTEXT (none), CLUSTER_NAME (storeplatform), DELETE_STORES (0).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 BIN="${HOME}/.cache/storeplatform/bin"
 CLUSTER_NAME="${CLUSTER_NAME:-storeplatform}"
 DELETE_STORES="${DELETE_STORES:-0}"
+DOWN_CONTEXT="${DOWN_CONTEXT:-}"
 STORE_SELECTOR="app.kubernetes.io/managed-by=storeplatform"
 
 SCRIPT_NAME="make down"
@@ -63,18 +66,24 @@ remove_platform() {
 main() {
   KUBECTL="$(find_tool kubectl)"
   KIND="$(find_tool kind)"
-  local context=""
+  local current=""
   if [[ -n "${KUBECTL}" ]]; then
-    context="$("${KUBECTL}" config current-context 2>/dev/null || true)"
+    current="$("${KUBECTL}" config current-context 2>/dev/null || true)"
   fi
 
-  if [[ "${context}" == "kind-${CLUSTER_NAME}" || -z "${context}" ]] && kind_cluster_exists; then
-    delete_kind_cluster
-  elif [[ -n "${context}" && "${context}" != kind-"${CLUSTER_NAME}" ]]; then
+  if [[ -n "${DOWN_CONTEXT}" && "${DOWN_CONTEXT}" != "kind-${CLUSTER_NAME}" ]]; then
     [[ -n "${KUBECTL}" ]] || die "kubectl not found"
-    remove_platform "${context}"
+    "${KUBECTL}" config get-contexts "${DOWN_CONTEXT}" >/dev/null 2>&1 \
+      || die "no kubectl context ${DOWN_CONTEXT}"
+    remove_platform "${DOWN_CONTEXT}"
+  elif kind_cluster_exists; then
+    delete_kind_cluster
   else
-    step "Nothing to remove: no kind cluster ${CLUSTER_NAME} and no other kubectl context"
+    step "Nothing to remove: no kind cluster ${CLUSTER_NAME}"
+    if [[ -n "${current}" && "${current}" != "kind-${CLUSTER_NAME}" ]]; then
+      info "the current kubectl context ${current} is left alone: make down touches no context"
+      info "it is not pointed at. To remove the platform from it: DOWN_CONTEXT=${current} make down"
+    fi
     return
   fi
   step "Done"

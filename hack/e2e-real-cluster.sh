@@ -283,11 +283,57 @@ else
   log "NOT RUN: upgrade check (gateway mode; run without GATEWAY_URL to upgrade with helm)"
 fi
 
-# 8. Clean up.
+# 8. The owner's way in (docs/operations.md): a new admin password set by the real wp-cli
+#     in a Job in the store's namespace, shown once; the old password stops working, the
+#     new one logs in. Through the gateway when there is one; otherwise the runner's own
+#     code does the same against this cluster with your kubectl credentials.
+log "resetting the admin password with wp-cli (the platform's reset-admin-password)"
+if [[ -n "${GATEWAY_URL:-}" ]]; then
+  reset_id="$(gateway POST "/stores/$store/admin-password" | python3 -c 'import json,sys; print(json.load(sys.stdin)["id"])')"
+  deadline=$((SECONDS + 600))
+  while ((SECONDS < deadline)); do
+    code="$(curl --silent --output "$work/reveal.json" --write-out '%{http_code}' --max-time 30 \
+      -X POST ${GATEWAY_TOKEN:+-H "Authorization: Bearer $GATEWAY_TOKEN"} \
+      "$GATEWAY_URL/stores/$store/admin-password/$reset_id")"
+    [[ "$code" == 202 ]] || break
+    sleep 5
+  done
+  [[ "$code" == 200 ]] || die "admin password reset answered HTTP $code: $(cat "$work/reveal.json")"
+  ( umask 077; python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["password"], end="")' \
+      "$work/reveal.json" > "$work/new-password" )
+  rm -f "$work/reveal.json"
+else
+  python="$repo/.venv/bin/python"; [[ -x "$python" ]] || python=python3
+  STORE_NAME="$store" RESET_ID="e2e-$(date +%s)" WP_CLI=job PYTHONPATH="$repo/functions" \
+    KUBECONFIG="${KUBECONFIG:-$HOME/.kube/config}" \
+    "$python" -c 'import os, storeplatform.runner as r, storeplatform.wpcli as w
+from storeplatform.kube import connect
+kube = connect({"KUBECONFIG": os.environ["KUBECONFIG"], "KUBE_TIMEOUT": 30.0})
+w.reset_admin_password(os.environ, kube, w.choose_cli("job", kube, r.run_helm))' \
+    || die "admin password reset failed"
+  ( umask 077; kubectl -n "$store" get secret storeplatform-admin-password \
+      -o jsonpath='{.data.password}' | base64 -d > "$work/new-password" )
+  kubectl -n "$store" delete secret storeplatform-admin-password >/dev/null
+fi
+login_status() {  # login_status PASSWORD_FILE: wp-login's HTTP status (302: logged in)
+  rm -f "$work/cookies"
+  admin_curl --output /dev/null "$url/wp-login.php"
+  admin_curl --output /dev/null --write-out '%{http_code}' \
+    --data-urlencode "log=$admin_user" --data-urlencode "pwd@$1" \
+    --data-urlencode "redirect_to=$url/wp-admin/" -d testcookie=1 -d wp-submit=Log+In \
+    "$url/wp-login.php"
+}
+[[ "$(login_status "$work/admin-password")" != 302 ]] \
+  || die "the old admin password still logs in after the reset"
+code="$(login_status "$work/new-password")"
+[[ "$code" == 302 ]] || die "the new admin password does not log in (HTTP $code)"
+log "the new admin password logs in to wp-admin; the old one no longer does"
+
+# 9. Clean up.
 if [[ "${KEEP:-0}" == 1 ]]; then
   log "KEEP=1: store left running at $url/ (admin: $url/wp-admin/)"
 else
   delete_store
 fi
 log "PASSED: $store created, storefront served, order $order_id placed and visible in admin," \
-  "scheduled action ran$upgrade_checked$tls_checked"
+  "scheduled action ran$upgrade_checked$tls_checked, admin password reset with wp-cli"

@@ -7,8 +7,14 @@
 # and prints the dashboard URL. With a cluster configured (current kubectl context) it
 # deploys there instead. Safe to rerun: every step converges. See docs/knative.md.
 #
+# A kubectl context make up did not create itself is never deployed to silently: in auto
+# mode make up asks first (and refuses without a terminal to ask on); UP_TARGET=current
+# deploys there without asking. Contexts make up created are kept in
+# ~/.cache/storeplatform/up-created-contexts.
+#
 # Settings (environment):
-#   UP_TARGET        auto | kind | current   (auto: current context if it answers, else kind)
+#   UP_TARGET        auto | kind | current   (auto: current context if it answers and you
+#                    confirm, else kind; current: the current context, no question)
 #   CLUSTER_NAME     kind cluster name (storeplatform)
 #   FUNCTIONS_IMAGE  image of the four Knative Services (storeplatform/functions:dev)
 #   RUNNER_IMAGE     image of the Helm runner Jobs (storeplatform/helm-runner:dev)
@@ -50,6 +56,8 @@ SERVING_URL="https://github.com/knative/serving/releases/download/knative-v${KNA
 EVENTING_URL="https://github.com/knative/eventing/releases/download/knative-v${KNATIVE_VERSION}"
 KOURIER_URL="https://github.com/knative-extensions/net-kourier/releases/download/knative-v${KNATIVE_VERSION}"
 INGRESS_NGINX_URL="https://raw.githubusercontent.com/kubernetes/ingress-nginx/${INGRESS_NGINX_VERSION}/deploy/static/provider/kind/deploy.yaml"
+
+CREATED_CONTEXTS="${CACHE}/up-created-contexts"
 
 SCRIPT_NAME="make up"
 # shellcheck source=hack/lib.sh
@@ -108,6 +116,31 @@ current_context_answers() {
   "${KUBECTL}" --context "${context}" --request-timeout=5s get --raw /readyz >/dev/null 2>&1
 }
 
+# created_here CONTEXT: make up made this context (its kind cluster), now or on an earlier run.
+created_here() {
+  [[ "$1" == "kind-${CLUSTER_NAME}" ]] || grep -qxF -- "$1" "${CREATED_CONTEXTS}" 2>/dev/null
+}
+
+remember_created() {
+  mkdir -p "${CACHE}"
+  created_here "$1" || printf '%s\n' "$1" >> "${CREATED_CONTEXTS}"
+}
+
+# confirm_context CONTEXT: true when the person at the terminal says yes. Without a
+# terminal (CI, a pipe) nobody can say yes: false.
+confirm_context() {
+  local context="$1" server answer
+  server="$("${KUBECTL}" config view --minify --context "${context}" \
+    -o jsonpath='{.clusters[0].cluster.server}' 2>/dev/null || true)"
+  if [[ ! -t 0 ]]; then
+    return 1
+  fi
+  printf '\nmake up did not create kubectl context %s (%s).\n' "${context}" "${server:-server unknown}"
+  printf 'Deploy the store platform there (namespace %s, Knative if missing)? [y/N] ' "${PLATFORM_NS}"
+  read -r answer || answer=""
+  [[ "${answer}" == [yY] || "${answer}" == [yY][eE][sS] ]]
+}
+
 choose_target() {
   case "${UP_TARGET}" in
     kind) MODE=kind ;;
@@ -115,8 +148,12 @@ choose_target() {
       current_context_answers || die "UP_TARGET=current but the current kubectl context does not answer"
       MODE=current ;;
     auto)
-      if current_context_answers; then
+      local context
+      context="$("${KUBECTL}" config current-context 2>/dev/null || true)"
+      if current_context_answers && { created_here "${context}" || confirm_context "${context}"; }; then
         MODE=current
+      elif current_context_answers; then
+        die "not deploying to kubectl context ${context}: make up did not create it and nobody confirmed (no terminal, or not 'y'). To deploy there, run UP_TARGET=current make up; for a kind cluster of its own, UP_TARGET=kind make up; for everything on 127.0.0.1, make dev"
       elif have_docker; then
         MODE=kind
       else
@@ -128,7 +165,7 @@ choose_target() {
     CONTEXT=""
   elif [[ "${MODE}" == current ]]; then
     CONTEXT="$("${KUBECTL}" config current-context)"
-    # Our own kind cluster from an earlier run counts as kind: images are loaded, not pushed.
+    # A kind cluster counts as kind: images are loaded, not pushed.
     if [[ "${CONTEXT}" == kind-* ]]; then
       MODE=kind
       CLUSTER_NAME="${CONTEXT#kind-}"
@@ -167,6 +204,7 @@ ensure_kind_cluster() {
   else
     step "Creating kind cluster ${CLUSTER_NAME} (stores on 127.0.0.1:${HTTP_PORT}, dashboard on 127.0.0.1:${KNATIVE_PORT})"
     kind_config | "${KIND}" create cluster --name "${CLUSTER_NAME}" --config=- --wait 120s
+    remember_created "kind-${CLUSTER_NAME}"
   fi
   k wait --for=condition=Ready nodes --all --timeout=180s >/dev/null
 }
@@ -444,7 +482,11 @@ main() {
   info "token:     the dashboard asks for it; read it with"
   info "           $(token_command)"
   info "kubectl:   kubectl --context ${CONTEXT} -n ${PLATFORM_NS} get ksvc,broker,trigger"
-  info "remove:    make down"
+  if created_here "${CONTEXT}"; then
+    info "remove:    make down"
+  else
+    info "remove:    DOWN_CONTEXT=${CONTEXT} make down   (make down touches no context it is not pointed at)"
+  fi
 }
 
 # Sourcing the script (tests) defines the functions without running anything.

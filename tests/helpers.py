@@ -89,3 +89,19 @@ def receiving(recorder: Recorder) -> Iterator[Recorder]:
     with serve(recorder) as url:
         recorder.url = url
         yield recorder
+
+
+def standin_accepts(devstack: dict[str, str], store: str, user: str, password: str) -> bool:
+    """Whether the wp-cli stand-in's record (a PBKDF2 hash in the store's namespace) matches."""
+    import base64
+    import hashlib
+
+    from kubernetes import client, config
+
+    api = config.new_client_from_config(config_file=devstack["kubeconfig"])
+    secret = client.CoreV1Api(api).read_namespaced_secret("wordpress-standin", store)
+    data = {k: base64.b64decode(v).decode() for k, v in secret.data.items()}
+    _, iterations, salt, digest = data["user_pass"].split("$")
+    computed = hashlib.pbkdf2_hmac("sha256", password.encode(), base64.b64decode(salt),
+                                   int(iterations))
+    return data["user_login"] == user and base64.b64encode(computed).decode() == digest

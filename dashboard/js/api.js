@@ -1,5 +1,6 @@
 // The only module that talks to the network: config.json first, then the gateway's API
 // (docs/contract.md). Every call has a timeout; every failure becomes one of two errors.
+// The list is polled with If-None-Match, so an unchanged list costs a 304 and no body.
 
 const TOKEN_KEY = "storeplatform.gatewayToken";
 const CONFIG_TIMEOUT_MS = 10_000;
@@ -68,18 +69,51 @@ export function clearToken() {
   sessionStorage.removeItem(TOKEN_KEY);
 }
 
-/** GET /stores: {stores: [Store], deadLetters: [DeadLetter]}, always two arrays. */
+// The last list and its ETag: a poll sends If-None-Match, and a 304 means "the same again".
+let lastList = null;
+let lastEtag = "";
+
+/**
+ * GET /stores: {stores: [Store], deadLetters: [DeadLetter], changed}, always two arrays;
+ * `changed` is false when the gateway answered 304 Not Modified (nothing to redraw).
+ */
 export async function listStores() {
-  const body = await send(endpoint("stores"), { method: "GET" }, LIST_TIMEOUT_MS, true);
+  const headers = lastEtag && lastList ? { "If-None-Match": lastEtag } : {};
+  const answer = await send(endpoint("stores"), { method: "GET", headers }, LIST_TIMEOUT_MS,
+    true, true);
+  if (answer.status === 304 && lastList) return { ...lastList, changed: false };
+  const body = answer.body;
   const stores = Array.isArray(body?.stores) ? body.stores : [];
   const deadLetters = Array.isArray(body?.deadLetters) ? body.deadLetters : [];
-  return {
+  lastList = {
     stores: stores.filter((s) => s && typeof s.name === "string"),
     deadLetters: deadLetters.filter((d) => d && typeof d === "object"),
   };
+  lastEtag = answer.etag;
+  return { ...lastList, changed: true };
 }
 
-/** POST /stores/{name}: 202 {id, name, engine, status}. */
+// Every POST is JSON (the gateway refuses any other type: no cross-site form can post).
+const JSON_POST = Object.freeze({
+  method: "POST", headers: { "Content-Type": "application/json" }, body: "{}",
+});
+
+/** POST /stores/{name}/admin-password: 202 {id, name, status: "resetting"}. */
+export function resetAdminPassword(name) {
+  return send(endpoint(`stores/${encodeURIComponent(name)}/admin-password`),
+    JSON_POST, CHANGE_TIMEOUT_MS, true);
+}
+
+/**
+ * POST /stores/{name}/admin-password/{id}: {status, body}: 200 {user, password} once,
+ * 202 while the reset runs; 409 (failed) and 410 (shown, expired) arrive as ApiError.
+ */
+export function revealAdminPassword(name, id) {
+  const url = endpoint(`stores/${encodeURIComponent(name)}/admin-password/${encodeURIComponent(id)}`);
+  return send(url, JSON_POST, CHANGE_TIMEOUT_MS, true, true);
+}
+
+/** POST /stores/{name}: 202 {id, name, engine, status}. Also the retry of a failed store. */
 export function createStore(name, engine) {
   const init = {
     method: "POST",
@@ -103,7 +137,8 @@ function storeEndpoint(name) {
   return endpoint(`stores/${encodeURIComponent(name)}`);
 }
 
-async function send(url, init, timeoutMs, withAuth) {
+// With `full`, the answer is {status, etag, body} (a 304 included) instead of the body.
+async function send(url, init, timeoutMs, withAuth, full = false) {
   const headers = new Headers(init.headers);
   headers.set("Accept", "application/json");
   const token = withAuth ? getToken() : "";
@@ -123,6 +158,7 @@ async function send(url, init, timeoutMs, withAuth) {
     throw new UnreachableError(gatewayLabel(), err);
   }
   const body = parseJson(text);
+  if (full && response.status === 304) return { status: 304, etag: "", body: null };
   if (!response.ok) {
     const error = body?.error;
     if (error && typeof error.message === "string") {
@@ -131,7 +167,7 @@ async function send(url, init, timeoutMs, withAuth) {
     const reason = response.statusText ? ` ${response.statusText}` : "";
     throw new ApiError(response.status, "", `HTTP ${response.status}${reason}`);
   }
-  return body;
+  return full ? { status: response.status, etag: response.headers.get("ETag") || "", body } : body;
 }
 
 function parseJson(text) {

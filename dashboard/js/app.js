@@ -1,15 +1,20 @@
-// The dashboard: polls the gateway, renders stores, and drives the create/delete/token forms.
+// The dashboard: polls the gateway, renders stores, and drives the create/delete/token forms,
+// the list's filters, retries and the admin-password reset.
 
 import * as api from "./api.js";
 import { renderDeadLetters } from "./deadletters.js";
+import { ListView } from "./listview.js";
 import { storeNameProblem } from "./names.js";
-import { renderStores } from "./stores.js";
+import { ResetDialog } from "./reset.js";
+import { retryAction, StoreList } from "./stores.js";
 
 const POLL_MS = 2_000;
 const HIDDEN_POLL_MS = 10_000; // a background tab still updates, just less often
 // How long a store we asked for may be missing from the list (events are asynchronous),
 // and how long a delete we asked for may still show the old status, before the list wins.
 const PENDING_MS = 60_000;
+// How long a retried failed store shows "retry requested" before the list wins.
+const RETRY_PENDING_MS = 30_000;
 
 const $ = (id) => document.getElementById(id);
 const ui = {
@@ -30,6 +35,9 @@ const ui = {
   storesCount: $("stores-count"),
   storesLoading: $("stores-loading"),
   storesEmpty: $("stores-empty"),
+  storesNoMatch: $("stores-no-match"),
+  storesNoMatchText: $("stores-no-match-text"),
+  clearFilters: $("clear-filters"),
   storeList: $("store-list"),
   deadLetters: $("dead-letters"),
   announcer: $("announcer"),
@@ -56,8 +64,19 @@ const state = {
   statuses: new Map(), // name -> last status seen, to announce changes
   pendingCreates: new Map(), // name -> {store, until}
   pendingDeletes: new Map(), // name -> until
+  pendingRetries: new Map(), // name -> {until, at}
   deleting: null, // name shown in the delete dialog
 };
+
+const storeList = new StoreList(ui.storeList, {
+  onDelete: (name) => openDeleteDialog(name),
+  onRetry: (store) => retry(store),
+  onReset: (store) => resetDialog.open(store),
+});
+const listView = new ListView(() => {
+  if (state.loaded) render();
+});
+const resetDialog = new ResetDialog((message) => tokenRejected(message));
 
 let pollTimer = 0;
 let polling = false;
@@ -133,19 +152,27 @@ function handleFailure(err) {
 // ---- rendering -------------------------------------------------------------------------
 
 function render() {
+  performance.mark("storeplatform-render-start");
   const now = new Date();
   const stores = withPending(state.stores, now.getTime());
   const focused = ui.storeList.contains(document.activeElement) ? document.activeElement : null;
-  renderStores(ui.storeList, stores, now, openDeleteDialog);
+  const shownAs = listView.update(stores);
+  const shown = storeList.render(stores, now, shownAs);
   // A row removed (store deleted) or a button hidden under the keyboard focus hands it back.
   if (focused && !(focused.isConnected && focused.checkVisibility())) ui.storesHeading.focus();
   announceChanges(stores);
   ui.storesSection.setAttribute("aria-busy", "false");
   ui.storesLoading.hidden = true;
   ui.storesEmpty.hidden = stores.length > 0;
-  ui.storesCount.textContent = stores.length === 1 ? "1 store" : `${stores.length} stores`;
+  ui.storesNoMatch.hidden = stores.length === 0 || shown > 0;
+  if (!ui.storesNoMatch.hidden) ui.storesNoMatchText.textContent = `No store has ${listView.describe()}.`;
+  const total = stores.length === 1 ? "1 store" : `${stores.length} stores`;
+  ui.storesCount.textContent = shown === stores.length ? total : `${shown} of ${total}`;
   renderDeadLetters(ui.deadLetters, state.deadLetters, now);
+  performance.measure("storeplatform-render", "storeplatform-render-start");
 }
+
+ui.clearFilters.addEventListener("click", () => listView.clear());
 
 /** The list from the server, plus what we asked for and the server has not caught up with. */
 function withPending(stores, nowMs) {
@@ -155,6 +182,16 @@ function withPending(stores, nowMs) {
       state.pendingCreates.delete(name);
     } else {
       byName.set(name, pending.store);
+    }
+  }
+  for (const [name, { until, at }] of state.pendingRetries) {
+    const current = byName.get(name);
+    if (!current || current.status !== "failed" || until < nowMs) {
+      state.pendingRetries.delete(name);
+    } else if (retryAction(current) === "create") {
+      byName.set(name, { ...current, status: "provisioning", reason: null, nextStep: null,
+        timeline: { queued: at }, progress: "retry requested, waiting for the platform",
+        pending: true });
     }
   }
   for (const [name, until] of state.pendingDeletes) {
@@ -285,6 +322,30 @@ function clearResult() {
   if (ui.createResult.dataset.kind === "info") return;
   ui.createResult.textContent = "";
   delete ui.createResult.dataset.kind;
+}
+
+// ---- retry -----------------------------------------------------------------------------
+
+/** A failed store, asked for again: a create (same name, engine), or a delete after a
+ * failed delete. The row says so at once; the list takes over as soon as it knows. */
+async function retry(store) {
+  const action = retryAction(store);
+  try {
+    if (action === "delete") {
+      await api.deleteStore(store.name);
+      state.pendingDeletes.set(store.name, Date.now() + PENDING_MS);
+    } else {
+      await api.createStore(store.name, store.engine || "woocommerce");
+      state.pendingRetries.set(store.name,
+        { until: Date.now() + RETRY_PENDING_MS, at: new Date().toISOString() });
+    }
+    ui.announcer.textContent = `${action === "delete" ? "Deleting" : "Creating"} ${store.name} again.`;
+    render();
+    poll();
+  } catch (err) {
+    showBanner(`Retry of ${store.name} refused`, changeErrorText(err));
+    if (err instanceof api.ApiError && err.status === 401) tokenRejected(err.message);
+  }
 }
 
 // ---- delete ----------------------------------------------------------------------------

@@ -34,7 +34,11 @@ export function absoluteTime(date) {
 
 /** "42 s", "3 min 05 s", "1 h 02 min" since `start`. */
 export function elapsed(start, now) {
-  const total = Math.max(0, Math.floor((now.getTime() - start.getTime()) / 1000));
+  return duration(Math.max(0, Math.floor((now.getTime() - start.getTime()) / 1000)));
+}
+
+/** "42 s", "3 min 05 s", "1 h 02 min" for a number of seconds. */
+export function duration(total) {
   const hours = Math.floor(total / 3600);
   const minutes = Math.floor((total % 3600) / 60);
   const seconds = total % 60;

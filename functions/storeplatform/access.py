@@ -75,7 +75,9 @@ def cors(response: Response) -> Response:
     origin = request.headers.get("Origin")
     if origin and origin in allowed_origins(current_app.config["ALLOWED_ORIGINS"]):
         response.headers["Access-Control-Allow-Origin"] = origin
-        response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
+        response.headers["Access-Control-Allow-Headers"] = ("Authorization, Content-Type, "
+                                                            "If-None-Match")
+        response.headers["Access-Control-Expose-Headers"] = "ETag"  # for If-None-Match polls
         response.headers["Access-Control-Allow-Methods"] = "GET, POST, DELETE, OPTIONS"
         response.headers["Vary"] = "Origin"
     return response
@@ -95,11 +97,16 @@ def client_address() -> str:
 
 
 def _not_a_store_change() -> bool:
-    return not (request.path.startswith("/stores/") and request.method in ("POST", "DELETE"))
+    """Creates, deletes and admin-password resets count; reading a reset's result (POST
+    /stores/<name>/admin-password/<id>, which the dashboard polls) does not."""
+    parts = request.path.strip("/").split("/")
+    reveal = len(parts) == 4 and parts[2] == "admin-password"
+    return reveal or not (parts[0] == "stores" and len(parts) >= 2
+                          and request.method in ("POST", "DELETE"))
 
 
 def rate_limit(app: Flask) -> Limiter:
-    """RATE_LIMIT (e.g. "10/minute;100/hour") on creates and deletes together, per client
+    """RATE_LIMIT (e.g. "10/minute;100/hour") on creates, deletes and resets together, per client
     address, counted in this process's memory: per gunicorn worker, per replica."""
     return Limiter(client_address, app=app, storage_uri="memory://",
                    application_limits=[lambda: current_app.config["RATE_LIMIT"]],

@@ -14,6 +14,7 @@ from cloudevents.core.v1.event import CloudEvent
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
+from storeplatform import logs, metrics, tracing
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.events import event_response, parse_event
 
@@ -68,7 +69,12 @@ def register_error_handlers(app: Flask) -> None:
     @app.errorhandler(Exception)
     def _unexpected(_err: Exception):
         log.exception("unexpected error")
-        return jsonify(_error_body("internal", "internal error; see the service log")), 500
+        return internal_error()
+
+
+def internal_error():
+    """The answer to a failure nobody foresaw (its details go to the log only)."""
+    return jsonify(_error_body("internal", "internal error; see the service log")), 500
 
 
 def bounded_body() -> None:
@@ -96,14 +102,15 @@ def security_headers(response: Response) -> Response:
 
 
 def base_app(name: str, max_body: int = MAX_EVENT_BYTES) -> Flask:
-    """A Flask app with JSON errors, a body limit (chunked bodies too), nosniff and GET
-    /health."""
+    """A Flask app with JSON errors, a body limit (chunked bodies too), nosniff, GET /health
+    and GET /metrics."""
     app = Flask(name)
     app.config["MAX_CONTENT_LENGTH"] = max_body
     register_error_handlers(app)
     app.before_request(bounded_body)
     app.after_request(security_headers)
     app.add_url_rule("/health", view_func=health)
+    metrics.register(app)
     return app
 
 
@@ -114,7 +121,11 @@ def health():
 
 def decode(event_types: tuple[str, ...]) -> BaseCloudEvent:
     """Step 1: the request as a CloudEvent of one of the accepted types."""
-    event = parse_event(request.headers, request.get_data(cache=False))
+    return check_type(parse_event(request.headers, request.get_data(cache=False)), event_types)
+
+
+def check_type(event: BaseCloudEvent, event_types: tuple[str, ...]) -> BaseCloudEvent:
+    """The event, if it is of one of the accepted types; INVALID otherwise."""
     if event.get_type() not in event_types:
         raise PlatformError(Kind.INVALID, "unexpected_event_type",
                             f"event type {event.get_type()!r} is not handled here; "
@@ -145,22 +156,57 @@ def function_app(name: str, event_types: tuple[str, ...], handle: Handler,
     """A function that answers CloudEvents POSTed to `/` with handle(event), from the senders
     that `senders` lets through (None: anyone); one log line each."""
     app = base_app(name)
+    add_function(app, "/", name, event_types, handle, senders)
+    return app
 
-    @app.post("/")
+
+def add_function(app: Flask, path: str, name: str, event_types: tuple[str, ...],
+                 handle: Handler, senders: Authenticator | None = None) -> None:
+    """Answer CloudEvents of event_types POSTed to path with handle(event), from the senders
+    that `senders` lets through, as function_app."""
+
     def receive():
         """Receive one CloudEvent (binary or structured mode)."""
         authenticate(senders)
-        event = decode(event_types)
-        where = f"event {event.get_id()} {event.get_type()} subject={event.get_subject()}"
-        try:
-            outcome = handle(event)
-        except PlatformError as err:
-            log.info("%s -> %s %s", where, STATUS[err.kind], err.code)
-            raise
-        if isinstance(outcome, CloudEvent):
-            log.info("%s -> reply %s", where, outcome.get_type())
-            return event_response(outcome)
-        log.info("%s -> %s", where, outcome)
-        return accepted()
+        return receive_event(name, event_types, handle)
 
-    return app
+    app.add_url_rule(path, "receive" if path == "/" else f"receive{path}", receive,
+                     methods=["POST"])
+
+
+def _store_of(event: BaseCloudEvent) -> str | None:
+    data = event.get_data()
+    name = data.get("name") if isinstance(data, dict) else None
+    return event.get_subject() or (name if isinstance(name, str) else None)
+
+
+def receive_event(function: str, event_types: tuple[str, ...], handle: Handler):
+    """Decode, call the core, respond; the event's id, store and trace id on every log line,
+    and its type and outcome counted (storeplatform_events_received_total)."""
+    try:
+        event = parse_event(request.headers, request.get_data(cache=False))
+    except PlatformError as err:
+        metrics.event_received(function, "unparsed", err.code)
+        raise
+    counted_type = event.get_type() if event.get_type() in event_types else "other"
+    trace = tracing.of_event(event)
+    where = f"event {event.get_id()} {event.get_type()} subject={event.get_subject()}"
+    with logs.bound(event_id=event.get_id(), event_type=event.get_type(),
+                    store=_store_of(event), trace_id=trace.trace_id if trace else None):
+        try:
+            outcome = handle(check_type(event, event_types))
+        except PlatformError as err:
+            metrics.event_received(function, counted_type, err.code)
+            log.info("%s -> %s %s", where, STATUS[err.kind], err.code, extra={"outcome": err.code})
+            raise
+        except Exception:
+            metrics.event_received(function, counted_type, "internal")
+            log.exception("%s -> 500 internal", where, extra={"outcome": "internal"})
+            return internal_error()
+        if isinstance(outcome, CloudEvent):
+            metrics.event_received(function, counted_type, "replied")
+            log.info("%s -> reply %s", where, outcome.get_type(), extra={"outcome": "replied"})
+            return event_response(outcome)
+        metrics.event_received(function, counted_type, "accepted")
+        log.info("%s -> %s", where, outcome, extra={"outcome": "accepted"})
+        return accepted()

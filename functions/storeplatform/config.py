@@ -7,6 +7,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from storeplatform import logs
+
 REQUIRED = object()
 
 
@@ -57,8 +59,9 @@ def quiet_body_loggers() -> None:
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """One line per record, to stderr, for every service; never a body logger's DEBUG."""
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    """One JSON object per line, to stderr, for every service (storeplatform.logs); never a
+    body logger's DEBUG."""
+    logs.setup(level)
     quiet_body_loggers()
 
 

@@ -21,6 +21,11 @@ LIST_RESULT = LIST + ".result"
 READY = EVENT_PREFIX + "ready"
 FAILED = EVENT_PREFIX + "failed"
 DELETED = EVENT_PREFIX + "deleted"
+# The store owner's way in: a new admin password, set by a runner Job, shown once.
+RESET_ADMIN_PASSWORD = EVENT_PREFIX + "admin-password.reset"  # gateway -> Broker -> create-store
+REVEAL_ADMIN_PASSWORD = EVENT_PREFIX + "admin-password.reveal"  # gateway -> list-stores
+REVEAL_RESULT = REVEAL_ADMIN_PASSWORD + ".result"
+ADMIN_PASSWORD_CHANGED = EVENT_PREFIX + "admin-password.changed"  # emitted by the runner
 
 GATEWAY_SOURCE = "/storeplatform/gateway"
 RUNNER_SOURCE = "/storeplatform/runner"
@@ -40,7 +45,13 @@ STORES_CONFIG_MAP = "storeplatform-stores"  # the store cap's places (lifecycle/
 
 ACTION_INSTALL = "install"  # the runner's action: its argument, Job name and label
 ACTION_DELETE = "delete"
-_JOB_PREFIX = {ACTION_INSTALL: "helm-install-", ACTION_DELETE: "helm-delete-"}
+ACTION_RESET_ADMIN_PASSWORD = "reset-admin-password"  # noqa: S105 (an action name)
+_JOB_PREFIX = {ACTION_INSTALL: "helm-install-", ACTION_DELETE: "helm-delete-",
+               ACTION_RESET_ADMIN_PASSWORD: "admin-password-"}
+# The one-time Secret (in the store's namespace) the reset Job leaves for list-stores to hand
+# over once; list-stores may read and delete Secrets of this name only.
+ADMIN_PASSWORD_SECRET = "storeplatform-admin-password"  # noqa: S105 (a name, not a password)
+ADMIN_PASSWORD_TTL_SECONDS = 900
 
 # ---------------------------------------------------------------- labels and annotations
 LABEL_MANAGED_BY = "app.kubernetes.io/managed-by"
@@ -52,7 +63,12 @@ LABEL_ACTION = "storeplatform.io/action"
 ANNOTATION_CREATED_AT = "storeplatform.io/created-at"
 ANNOTATION_PHASE = "storeplatform.io/phase"
 ANNOTATION_REASON = "storeplatform.io/reason"
+ANNOTATION_PHASE_AT = "storeplatform.io/phase-at"  # when the phase was marked (RFC 3339)
 ANNOTATION_EVENT_ID = "storeplatform.io/event-id"
+ANNOTATION_TIMELINE = "storeplatform.io/timeline"  # JSON {step: start time}, by the runner
+ANNOTATION_ADMIN_RESET = "storeplatform.io/admin-password-reset"  # JSON {id, state, ...}
+ANNOTATION_RESET_ID = "storeplatform.io/reset-id"
+ANNOTATION_EXPIRES_AT = "storeplatform.io/expires-at"
 
 STORE_SELECTOR = LABEL_STORE  # every object of a store, the chart's included
 RUNNER_SELECTOR = f"{LABEL_COMPONENT}={RUNNER_COMPONENT}"
@@ -209,3 +225,30 @@ def requested_engine(body: bytes) -> str:
         raise _invalid("invalid_json", "body must be a JSON object like {\"engine\": ...}")
     validate_fields(data, frozenset({"engine"}))
     return validate_engine(data.get("engine"))
+
+
+_RESET_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+def validate_reset_id(value: Any) -> str:
+    """The id of an admin-password reset (the event id the gateway answered with)."""
+    if not isinstance(value, str) or not _RESET_ID.fullmatch(value):
+        raise _invalid("invalid_reset_id", "reset id must be 1-64 letters, digits, '.', '_' "
+                       "or '-' (the id POST /stores/{name}/admin-password answered)")
+    return value
+
+
+def parse_reset_event(subject: str | None, data: Any) -> str:
+    """Validate an admin-password reset event's data ({"name"}); the store name."""
+    name, _ = parse_store_event(subject, data, check_engine=False)
+    if isinstance(data, dict) and "engine" in data:
+        raise _invalid("unknown_field", "unknown field(s): engine; allowed: name")
+    return name
+
+
+def parse_reveal_event(data: Any) -> tuple[str, str]:
+    """Validate an admin-password reveal event's data ({"name", "id"}); (store, reset id)."""
+    if not isinstance(data, dict):
+        raise _invalid("invalid_data", "event data must be a JSON object")
+    validate_fields(data, frozenset({"name", "id"}))
+    return validate_store_name(data.get("name")), validate_reset_id(data.get("id"))

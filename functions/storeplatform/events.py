@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +14,7 @@ from cloudevents.core.bindings.http import HTTPMessage, from_http_event, to_bina
 from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
+from storeplatform import tracing
 from storeplatform.connections import NoAnswer, NotSent, Pool
 from storeplatform.errors import Kind, PlatformError
 
@@ -82,8 +84,9 @@ def _check_structured(body: bytes) -> None:
 
 
 def new_event(event_type: str, source: str, subject: str | None,
-              data: dict[str, Any] | bytes) -> CloudEvent:
-    """A JSON CloudEvent with a fresh id and time (bytes: data already encoded as JSON)."""
+              data: dict[str, Any] | bytes, traceparent: str | None = None) -> CloudEvent:
+    """A JSON CloudEvent with a fresh id and time (and the trace it belongs to, if given;
+    bytes: data already encoded as JSON)."""
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,
@@ -91,7 +94,22 @@ def new_event(event_type: str, source: str, subject: str | None,
     }
     if subject:
         attributes["subject"] = subject
+    if traceparent:
+        attributes[tracing.EXTENSION] = traceparent
     return CloudEvent(attributes=attributes, data=data)
+
+
+def request_facts(event: BaseCloudEvent) -> dict[str, str]:
+    """What a runner Job learns of the request that started it (manifests.REQUEST_FACTS):
+    its event id, when it was asked for (the event's time, else now), the trace to continue
+    (a child span)."""
+    trace = tracing.of_event(event)
+    time = event.get_time() or datetime.now(UTC)
+    facts = {"EVENT_ID": event.get_id(),
+             "REQUESTED_AT": time.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")}
+    if trace is not None:
+        facts[tracing.ENV] = trace.child().header()
+    return facts
 
 
 def event_response(event: BaseCloudEvent, status: int = 200) -> tuple[bytes, int, dict[str, str]]:

@@ -18,6 +18,7 @@ from kubernetes.client.exceptions import ApiException
 from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError as TransportError
 
+from storeplatform import metrics
 from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
@@ -161,20 +162,32 @@ class Kube:
         return self._call("read", kind, namespace, name, tolerate=(404,))
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         """Delete the object and, in the background, what it owns; gone already is fine.
+        True when this call deleted it.
 
         With uid, only that very object: a newer one of the same name (409) is left alone.
+        With resource_version, only if unchanged since read: a changed one (409) is left alone.
         """
         options: Obj = {"propagationPolicy": "Background"}
-        if uid:
-            options["preconditions"] = {"uid": uid}
-        self._call("delete", kind, namespace, name, body=options,
-                   tolerate=(404, 409) if uid else (404,))
+        preconditions = {key: value for key, value in
+                         (("uid", uid), ("resourceVersion", resource_version)) if value}
+        if preconditions:
+            options["preconditions"] = preconditions
+        return self._call("delete", kind, namespace, name, body=options,
+                          tolerate=(404, 409) if preconditions else (404,)) is not None
 
-    def patch(self, kind: str, name: str, patch: Mapping[str, Any],
+    def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
+        """Delete that very object (uid); True only for the one call that deleted it, so
+        of two concurrent callers exactly one wins (a read-once hand-over)."""
+        options: Obj = {"preconditions": {"uid": uid}}
+        return self._call("delete", kind, namespace, name, body=options,
+                          tolerate=(404, 409)) is not None
+
+    def patch(self, kind: str, name: str, patch: Mapping[str, Any] | list[Obj],
               namespace: str | None = None) -> None:
-        """A strategic merge patch of the object (maps merge; a null value removes a key)."""
+        """A strategic merge patch of the object (maps merge; a null value removes a key);
+        a list is a JSON patch (RFC 6902), whose failed `test` is refused (422)."""
         self._call("patch", kind, namespace, name, obj=patch)
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
@@ -235,8 +248,10 @@ class Kube:
         except ApiException as err:
             if err.status in tolerate:
                 return None
+            metrics.kubernetes_error(verb, kind, err.status or 0)
             raise _api_error(err, f"{verb} {kind}") from err
         except TransportError as err:
+            metrics.kubernetes_error(verb, kind, 0)
             raise _unavailable("Kubernetes API is unreachable; retry") from err
         if stream:
             return response

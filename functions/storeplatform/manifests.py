@@ -11,7 +11,7 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
-from storeplatform import contract, engines
+from storeplatform import budget, contract, engines
 
 Obj = dict[str, Any]
 
@@ -138,10 +138,19 @@ def runner_env(action: str, store: str, settings: Mapping[str, Any]) -> list[Obj
             {"name": "STORE_VALUES", "valueFrom": {"secretKeyRef": {
                 "name": contract.values_secret_name(store), "key": "values.yaml"}}},
         ]
+    if action == contract.ACTION_RESET_ADMIN_PASSWORD:
+        env += [_env("RESET_ID", settings["EVENT_ID"]),
+                _env("WP_CLI", settings["RUNNER_WP_CLI"])]
     if settings.get("K_SINK"):
         env += [_env("K_SINK", settings["K_SINK"]),
                 _env("BROKER_TOKEN_FILE", f"{BROKER_TOKEN_DIR}/{BROKER_TOKEN_PATH}")]
+    env += [_env(key, settings[key]) for key in REQUEST_FACTS if settings.get(key)]
     return env
+
+
+# What the runner learns of the request that started its Job (events.request_facts): its
+# event, when it was asked for (durations, the timeline) and the trace to continue.
+REQUEST_FACTS = ("EVENT_ID", "REQUESTED_AT", "TRACEPARENT")
 
 
 def runner_container(action: str, store: str, settings: Mapping[str, Any]) -> Obj:
@@ -187,13 +196,17 @@ def runner_job(action: str, store: str, event_id: str, settings: Mapping[str, An
                      "annotations": {contract.ANNOTATION_EVENT_ID: event_id}},
         "spec": {
             "backoffLimit": settings["JOB_BACKOFF_LIMIT"],
-            "activeDeadlineSeconds": settings["JOB_DEADLINE_SECONDS"],
+            # Covers every attempt of every helm timeout the runner has (budget.py).
+            "activeDeadlineSeconds": budget.deadline_for(action, settings["HELM_TIMEOUT"],
+                                                         settings["JOB_BACKOFF_LIMIT"]),
             "ttlSecondsAfterFinished": settings["JOB_TTL_SECONDS"],
             "template": {
                 "metadata": {"labels": labels},
                 "spec": {
                     "serviceAccountName": contract.runner_account(store),
                     "restartPolicy": "Never",
+                    # The runner passes SIGTERM to helm and records why it stopped within it.
+                    "terminationGracePeriodSeconds": budget.TERMINATION_GRACE_SECONDS,
                     "securityContext": {
                         "runAsNonRoot": True,
                         "runAsUser": RUNNER_UID,

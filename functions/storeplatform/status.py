@@ -5,13 +5,20 @@ Inputs are plain dicts as the API returns them; what "up" means per engine comes
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
 from typing import Any
 
-from storeplatform import contract, engines
+from storeplatform import advice, contract, engines, logs, timeline
 from storeplatform.engines.engine import Engine
 
 PROVISIONING, READY, FAILED, DELETING = "provisioning", "ready", "failed", "deleting"
+# A mark (deleting, provisioning, a new namespace) with no runner Job to carry it on for
+# this long is stuck: longer than the Broker retries a delivery (5 retries, 60 s each, with
+# backoff: about 6.5 min), and far shorter than a failed Job lives (JOB_TTL_SECONDS).
+STUCK_AFTER_SECONDS = 600
+KILLED = ("killed before it recorded a result (out of memory, evicted, or stopped at the "
+          "Job deadline), and its Job is gone")
 
 Obj = Mapping[str, Any]
 
@@ -57,17 +64,49 @@ def job_state(job: Obj) -> str:
     return "running"
 
 
-def _failure_reason(job: Obj, pods: list[Obj]) -> str:
-    """The runner's one-line termination message, else the Job's failure condition."""
-    messages = []
-    for pod in pods:
-        for status in (pod.get("status") or {}).get("containerStatuses") or []:
-            terminated = (status.get("state") or {}).get("terminated") or {}
-            if terminated.get("exitCode") and terminated.get("message"):
-                messages.append((terminated.get("finishedAt") or "", terminated["message"]))
-    if messages:
-        return one_line(max(messages)[1])
+def _pod_failure(pod: Obj) -> tuple[str, str] | None:
+    """(when, why) a runner pod failed: evicted, OOM-killed, or the runner's own message."""
+    pod_status = pod.get("status") or {}
+    if pod_status.get("reason") == "Evicted":
+        return ("", "the runner pod was evicted: " + one_line(pod_status.get("message") or ""))
+    for container in pod_status.get("containerStatuses") or []:
+        terminated = (container.get("state") or {}).get("terminated") or {}
+        when = terminated.get("finishedAt") or ""
+        code = int(terminated.get("exitCode") or 0)
+        if terminated.get("reason") == "OOMKilled":
+            return (when, "the runner was killed: out of memory (OOMKilled)")
+        if code > 128:  # killed by a signal it could not handle: SIGKILL, the container's end
+            last = _runner_message(terminated.get("message") or "")
+            return (when, f"the runner was killed (signal {code - 128}, exit {code})"
+                    + (f"; its last output: {last}" if last else ""))
+        if code and terminated.get("message"):
+            return (when, _runner_message(terminated["message"]))
+    return None
+
+
+def _runner_message(text: str) -> str:
+    """The runner's last line: a JSON log record's message, or the line as it is."""
+    return one_line(logs.message_of(one_line(text, limit=4096)))
+
+
+def _failure_reason(job: Obj, pods: list[Obj], ns: Obj | None = None) -> str:
+    """Why a runner Job failed: its deadline, then the last failed pod (evicted, OOM-killed,
+    the runner's termination message), then what the runner recorded on the namespace
+    (its pod may be gone: deleted, or interrupted), then the Job's failure condition.
+    """
+    failures = [failure for failure in map(_pod_failure, pods) if failure]
+    last = max(failures)[1] if failures else None
+    annotations = _annotations(ns or {})
+    if last is None and annotations.get(contract.ANNOTATION_PHASE) == FAILED:
+        last = annotations.get(contract.ANNOTATION_REASON) or None
     cond = _condition(job, "Failed") or _condition(job, "FailureTarget") or {}
+    if cond.get("reason") == "DeadlineExceeded":
+        deadline = (job.get("spec") or {}).get("activeDeadlineSeconds")
+        stopped = f"stopped at the Job deadline ({deadline} s)" if deadline else (
+            "stopped at the Job deadline")
+        return one_line(f"{stopped}: {last}" if last else stopped)
+    if last:
+        return last
     return one_line(cond.get("message") or cond.get("reason") or "provisioning job failed")
 
 
@@ -130,61 +169,140 @@ def _is_newer(job: Obj, ns: Obj) -> bool:
     return str(job_time) >= str(ns_time)
 
 
+def _time(text: Any) -> datetime | None:
+    """An RFC 3339 time of the API or of an annotation, aware; None when unreadable."""
+    try:
+        parsed = datetime.fromisoformat(str(text))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _stuck(since: Any, now: datetime) -> bool:
+    when = _time(since)
+    return when is not None and (now - when).total_seconds() > STUCK_AFTER_SECONDS
+
+
+def _undelivered_delete(name: str, ns: Obj, jobs: Iterable[Obj],
+                        dead_letters: Iterable[Mapping[str, Any]]) -> Mapping[str, Any] | None:
+    """The newest delete of this store the Broker gave up on, unless a runner Job was made
+    after it (a retried delete, or a newer create, took over)."""
+    born = _time(_meta(ns).get("creationTimestamp"))
+    letters = [(when, letter) for letter in dead_letters
+               if letter.get("type") == contract.DELETE and letter.get("subject") == name
+               and (when := _time(letter.get("time"))) is not None
+               and (born is None or when >= born)]
+    if not letters:
+        return None
+    when, letter = max(letters, key=lambda pair: pair[0])
+    made_after = [j for j in jobs if (_time(_meta(j).get("creationTimestamp")) or when) > when]
+    return None if made_after else letter
+
+
+def _newer_than_mark(job: Obj | None, mark_at: Any) -> bool:
+    """A runner Job made after the namespace's phase was marked (a create after a delete
+    that never finished)."""
+    made, marked = _time(_meta(job or {}).get("creationTimestamp")), _time(mark_at)
+    return made is not None and marked is not None and made >= marked
+
+
 def store_status(ns: Obj, jobs: list[Obj], pods: list[Obj], deployments: list[Obj],
-                 ingresses: list[Obj]) -> dict[str, Any]:
-    """One store's public view (docs/contract.md, 'Store')."""
+                 ingresses: list[Obj], dead_letters: Sequence[Mapping[str, Any]] = (),
+                 now: datetime | None = None) -> dict[str, Any]:
+    """One store's public view (docs/contract.md, 'Store'). `failedAction` says which
+    request retries a failure: `create` (POST again) or `delete` (DELETE again)."""
+    now = now or datetime.now(UTC)
     name = _meta(ns)["name"]
     engine = _engine(ns)
-    jobs_by_name = {_meta(j)["name"]: j for j in jobs if _is_newer(j, ns)}
+    current = [j for j in jobs if _is_newer(j, ns)]
+    jobs_by_name = {_meta(j)["name"]: j for j in current}
     install = jobs_by_name.get(contract.job_name(contract.ACTION_INSTALL, name))
     delete = jobs_by_name.get(contract.job_name(contract.ACTION_DELETE, name))
     annotations = _annotations(ns)
     phase = annotations.get(contract.ANNOTATION_PHASE)
+    mark_at = annotations.get(contract.ANNOTATION_PHASE_AT)
 
     def pods_of(job: Obj) -> list[Obj]:
         job_name = _meta(job)["name"]
         return [p for p in pods if _labels(p).get("job-name") == job_name]
 
-    status, reason, progress = PROVISIONING, None, None
+    status, reason, progress, failed_action = PROVISIONING, None, None, None
     terminating = (ns.get("status") or {}).get("phase") == "Terminating"
-    if delete is not None or terminating or phase == DELETING:
+    marked_deleting = phase == DELETING and not _newer_than_mark(install, mark_at)
+    letter = _undelivered_delete(name, ns, current, dead_letters)
+    if letter is not None and not terminating:
+        status, failed_action = FAILED, contract.ACTION_DELETE
+        # The error may be long (the function's whole answer): cut it, keep the way out.
+        error = one_line(str(letter.get("error") or "dead letter"), 200)
+        reason = f"delete was not delivered ({error}); delete again to retry"
+    elif delete is not None or terminating or marked_deleting:
         status = DELETING
         if delete is not None and job_state(delete) == "failed" and not terminating:
-            status, reason = FAILED, "delete failed: " + _failure_reason(delete, pods_of(delete))
+            status, failed_action = FAILED, contract.ACTION_DELETE
+            why = _failure_reason(delete, pods_of(delete), ns)
+            reason = why if why.startswith("delete failed") else "delete failed: " + why
         elif delete is not None and job_state(delete) == "running":
             progress = _job_progress(delete, pods_of(delete), "uninstall")
+        elif delete is None and not terminating and _stuck(mark_at, now):
+            status, failed_action = FAILED, contract.ACTION_DELETE
+            reason = f"delete failed: the delete runner was {KILLED}; delete again to retry"
         else:
             progress = "removing the namespace"
     elif install is not None and job_state(install) == "running":
         progress = _job_progress(install, pods_of(install), "install")
     elif install is not None and job_state(install) == "failed":
-        status, reason = FAILED, _failure_reason(install, pods_of(install))
+        status, failed_action = FAILED, contract.ACTION_INSTALL
+        reason = _failure_reason(install, pods_of(install), ns)
     elif install is None and phase == FAILED:
         reason = annotations.get(contract.ANNOTATION_REASON) or "provisioning failed"
         status = FAILED
+        failed_action = (contract.ACTION_DELETE if reason.startswith("delete failed")
+                         else contract.ACTION_INSTALL)
     elif (install is not None or phase == READY) and _storefront_available(engine, deployments):
         status = READY
     elif install is not None or phase == READY:
         progress = f"waiting for {engine.storefront_title} to become available"
+    elif phase == PROVISIONING:  # the runner started (its Job existed) and is gone
+        status, failed_action = FAILED, contract.ACTION_INSTALL
+        reason = f"the install runner was {KILLED}; create the store again to retry"
+    elif _stuck(mark_at or _created_at(ns), now):
+        status, failed_action = FAILED, contract.ACTION_INSTALL
+        reason = ("no install Job ran for this store and none recorded a result; "
+                  "create the store again to retry")
     else:
         progress = "waiting for the provisioning job"
 
     storefront, admin = _urls(engine, ingresses)
+    steps = timeline.of_store(ns, install)
     return {
         "name": name,
         "engine": _labels(ns).get(contract.LABEL_ENGINE, engines.DEFAULT),
         "status": status,
         "reason": reason,
         "progress": progress,
+        "failedAction": _public_action(failed_action),
         "storefrontUrl": storefront,
         "adminUrl": admin,
         "createdAt": _created_at(ns),
+        "timeline": steps,
+        "nextStep": advice.next_step(name, reason, timeline.failed_step(steps))
+        if status == FAILED else None,
     }
 
 
+def _public_action(action: str | None) -> str | None:
+    """The request that retries: install failures are retried by a create."""
+    return {contract.ACTION_INSTALL: "create", contract.ACTION_DELETE: "delete"}.get(
+        action or "")
+
+
 def list_stores(namespaces: list[Obj], jobs: list[Obj], pods: list[Obj],
-                deployments: list[Obj], ingresses: list[Obj]) -> list[dict[str, Any]]:
-    """Every store, oldest first, from one list of each kind of object."""
+                deployments: list[Obj], ingresses: list[Obj],
+                dead_letters: Sequence[Mapping[str, Any]] = (),
+                now: datetime | None = None) -> list[dict[str, Any]]:
+    """Every store, oldest first, from one list of each kind of object (and the dead
+    letters, which show an undelivered delete on its store)."""
+    now = now or datetime.now(UTC)
     jobs_by, pods_by = _by_store(jobs), _by_store(pods)
     deployments_by, ingresses_by = _by_store(deployments), _by_store(ingresses)
     stores = []
@@ -196,6 +314,7 @@ def list_stores(namespaces: list[Obj], jobs: list[Obj], pods: list[Obj],
         # set, and an Ingress elsewhere must never change a store's admin link.
         stores.append(store_status(ns, jobs_by.get(name, []), pods_by.get(name, []),
                                    _in_namespace(deployments_by.get(name, []), name),
-                                   _in_namespace(ingresses_by.get(name, []), name)))
+                                   _in_namespace(ingresses_by.get(name, []), name),
+                                   dead_letters, now))
     return sorted(stores, key=lambda s: (s["createdAt"] or "", s["name"]))
 

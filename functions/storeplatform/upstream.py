@@ -8,7 +8,7 @@ import json
 import logging
 from typing import Any
 
-from storeplatform import contract
+from storeplatform import contract, metrics
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.events import new_event, parse_event, read_token, send_event
 
@@ -16,16 +16,24 @@ log = logging.getLogger(__name__)
 
 
 def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
-            timeout: float, token_file: str = "") -> str:
-    """Hand a store event to the Broker (with the OIDC token in token_file, if any); its id.
-    A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
-    event = new_event(event_type, contract.GATEWAY_SOURCE, store, data)
-    status, body, _ = send_event(sink, event, timeout, read_token(token_file))
+            timeout: float, token_file: str = "", traceparent: str | None = None) -> str:
+    """Hand a store event to the Broker (with the OIDC token in token_file, if any, and the
+    request's trace); its id. A refusal (3xx/4xx) is UPSTREAM_REJECTED."""
+    event = new_event(event_type, contract.GATEWAY_SOURCE, store, data, traceparent)
+    fields = {"event_id": event.get_id(), "event_type": event_type}
+    try:
+        status, body, _ = send_event(sink, event, timeout, read_token(token_file))
+    except PlatformError as err:
+        metrics.event_published(event_type, err.code)
+        raise
     if status >= 300:
-        log.warning("broker refused event %s: HTTP %s %s", event.get_id(), status, body[:200])
+        metrics.event_published(event_type, "sink_rejected")
+        log.warning("broker refused event %s: HTTP %s %s", event.get_id(), status, body[:200],
+                    extra=fields)
         raise PlatformError(Kind.UPSTREAM_REJECTED, "sink_rejected",
                             f"event broker refused the event (HTTP {status})")
-    log.info("published %s %s id=%s", event_type, store, event.get_id())
+    metrics.event_published(event_type, "accepted")
+    log.info("published %s %s id=%s", event_type, store, event.get_id(), extra=fields)
     return event.get_id()
 
 
@@ -37,10 +45,10 @@ def list_view(list_url: str, timeout: float, token_file: str = "") -> bytes:
     token = read_token(token_file)
     try:
         status, body, headers = send_event(list_url, event, timeout, token)
-    except PlatformError as err:  # a read changes nothing: unreachable or slow, retry
+    except PlatformError as err:  # its words are about the Broker; this is list-stores
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
-                            f"list-stores did not answer ({err.__cause__ or err.message}); "
-                            "retry") from err
+                            "list-stores is unreachable or failing, so the store list cannot "
+                            "be read right now; stores are unaffected, try again") from err
     if status >= 300:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered HTTP {status}")
@@ -53,3 +61,23 @@ def list_view(list_url: str, timeout: float, token_file: str = "") -> bytes:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered a {answer.get_type()} event")
     return json.dumps(answer.get_data()).encode()
+
+
+def reveal_admin_password(list_url: str, store: str, reset_id: str, timeout: float,
+                          token_file: str = "", traceparent: str | None = None
+                          ) -> dict[str, Any]:
+    """list-stores' answer to an admin-password reveal: {"state", ...}, the password at most
+    once. Sent straight to list-stores (with the OIDC token in token_file, if any), never
+    through the Broker (nothing stores it)."""
+    event = new_event(contract.REVEAL_ADMIN_PASSWORD, contract.GATEWAY_SOURCE, store,
+                      {"name": store, "id": reset_id}, traceparent)
+    status, body, headers = send_event(list_url.rstrip("/") + "/admin-password", event,
+                                       timeout, read_token(token_file))
+    if status >= 300:
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            f"list-stores answered HTTP {status}")
+    data = parse_event(headers, body).get_data()
+    if not isinstance(data, dict):
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            "list-stores answered without data")
+    return data

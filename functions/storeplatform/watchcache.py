@@ -252,22 +252,30 @@ class WatchCache:
 
 
 class Derived(Generic[T]):
-    """A value computed from a cache's snapshot, and computed again only once it changed."""
+    """A value computed from a cache's snapshot, and computed again only once it changed
+    (or, with max_age, once it is older than that many seconds: for values that also depend
+    on the time)."""
 
-    def __init__(self, cache: WatchCache, compute: Callable[[Snapshot], T]) -> None:
+    def __init__(self, cache: WatchCache, compute: Callable[[Snapshot], T],
+                 max_age: float | None = None) -> None:
         self._cache = cache
         self._compute = compute
+        self._max_age = max_age
         self._lock = threading.Lock()
-        self._memo: tuple[int, Any] | None = None
+        self._memo: tuple[int, float, Any] | None = None
+
+    def _fresh(self, memo: tuple[int, float, Any] | None, generation: int) -> bool:
+        return memo is not None and memo[0] == generation and (
+            self._max_age is None or time.monotonic() - memo[1] < self._max_age)
 
     def __call__(self) -> T:
         memo = self._memo
-        if memo is not None and memo[0] == self._cache.generation():
-            return memo[1]
+        if self._fresh(memo, self._cache.generation()):
+            return memo[2]  # type: ignore[index]
         with self._lock:  # one thread computes; the others then find it done
             generation, snapshot = self._cache.snapshot()
-            if self._memo is not None and self._memo[0] == generation:
-                return self._memo[1]
+            if self._fresh(self._memo, generation):
+                return self._memo[2]  # type: ignore[index]
             value = self._compute(snapshot)
-            self._memo = (generation, value)
+            self._memo = (generation, time.monotonic(), value)
             return value

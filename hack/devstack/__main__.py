@@ -76,10 +76,40 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
+class PortTaken(RuntimeError):
+    """A port make dev needs is in use; the message says which and how to pick others."""
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def check_ports(ports: dict[str, int], base: int) -> None:
+    """PortTaken naming the first port in use, its service, and the two ways to move."""
+    taken = [(name, port) for name, port in ports.items() if not port_is_free(port)]
+    if taken:
+        name, port = taken[0]
+        others = f" (and {', '.join(str(p) for _, p in taken[1:])})" if taken[1:] else ""
+        suggestion = base + 1000 if base + 1000 + len(SERVICES) < 65536 else 20000
+        raise PortTaken(
+            f"port {port} ({name}) on 127.0.0.1 is already in use{others}: make dev needs "
+            f"{len(SERVICES)} consecutive ports from {base}. Is another make dev running? "
+            f"Pick other ports with DEV_PORT_BASE={suggestion} make dev, or "
+            f"python -m devstack --port-base {suggestion} (0: any free ports)")
+
+
 def choose_ports(base: int) -> dict[str, int]:
     """Consecutive ports from base (8080: gateway 8080 ... list-stores 8084); 0: any free."""
     ports = [base + i for i in range(len(SERVICES))] if base else free_ports(len(SERVICES))
-    return dict(zip(SERVICES, ports, strict=True))
+    chosen = dict(zip(SERVICES, ports, strict=True))
+    if base:
+        check_ports(chosen, base)
+    return chosen
 
 
 def python_env(extra: dict[str, str]) -> dict[str, str]:
@@ -87,10 +117,20 @@ def python_env(extra: dict[str, str]) -> dict[str, str]:
     return os.environ | {"PYTHONPATH": pythonpath, "PYTHONUNBUFFERED": "1"} | extra
 
 
+# Worker processes as knative/ gives each Service (two: metrics are merged across them).
+WORKERS = {"gateway": 2, "create-store": 1, "delete-store": 1, "list-stores": 2}
+
+
 def gunicorn_argv(app: str, port: int, workers: int = 1, threads: int = 4) -> list[str]:
+    """gunicorn as knative/ runs it: JSON logs, metrics merged over the workers."""
     gunicorn = str(Path(sys.executable).with_name("gunicorn"))
     return [gunicorn, "--bind", f"127.0.0.1:{port}", "--workers", str(workers),
-            "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5", app]
+            "--threads", str(threads), "--timeout", "60", "--graceful-timeout", "5",
+            "--config", "python:storeplatform.gunicorn_conf", app]
+
+
+# The stand-in for wp-cli that admin-password resets run here (no WordPress runs locally).
+WP_CLI_STANDIN = REPO_ROOT / "hack" / "devstack" / "wp-cli-standin"
 
 
 def service_env(stack: Stack, kubeconfigs: dict[str, Path],
@@ -107,7 +147,8 @@ def service_env(stack: Stack, kubeconfigs: dict[str, Path],
                     "LIST_TOKEN_FILE": str(tokens.get("list-stores", ""))},
         "create-store": runner | {"KUBECONFIG": str(kubeconfigs["create-store"]),
                                   "RUNNER_CHART_PATH": str(REPO_ROOT / "store-chart"),
-                                  "STORE_VALUES_PROFILE": "local"},
+                                  "STORE_VALUES_PROFILE": "local",
+                                  "RUNNER_WP_CLI": str(WP_CLI_STANDIN)},
         "delete-store": runner | {"KUBECONFIG": str(kubeconfigs["delete-store"])},
         "list-stores": {"KUBECONFIG": str(kubeconfigs["list-stores"]),
                         "PLATFORM_NAMESPACE": NS},
@@ -128,8 +169,10 @@ def start_services(stack: Stack, kubeconfigs: dict[str, Path],
     logs.mkdir(parents=True, exist_ok=True)
     for name, env in service_env(stack, kubeconfigs, sender_tokens).items():
         out = (logs / f"{name}.log").open("ab")
+        samples = stack.state_dir / "metrics" / name  # one directory per gunicorn server
         stack.procs[name] = subprocess.Popen(
-            gunicorn_argv(APPS[name], stack.ports[name]), env=python_env(env), cwd=REPO_ROOT,
+            gunicorn_argv(APPS[name], stack.ports[name], WORKERS[name]),
+            env=python_env(env | {"PROMETHEUS_MULTIPROC_DIR": str(samples)}), cwd=REPO_ROOT,
             stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -222,6 +265,8 @@ def run(stack: Stack) -> network.PortForward:
         suffix = stack.broker_path if name == "broker" else ""
         print(f"{name}: {stack.url(name)}{suffix}", flush=True)
     print(f"dashboard: {stack.url('gateway')}/", flush=True)
+    for name in KNATIVE_SERVICES:  # Prometheus scrape targets, one per function
+        print(f"metrics: {name} {stack.url(name)}/metrics", flush=True)
     print(f"kubeconfig: {kubeconfig}", flush=True)
     # A loopback-only development stack: its gateway token is printed for the developer
     # (and the tests) to use; `make up` never prints one, it says how to read it.
@@ -239,6 +284,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="devstack: %(message)s", stream=sys.stderr)
     stack = Stack(args.state_dir.resolve(), args.port_base)
+    if args.port_base:  # say so before the control plane starts, not after
+        try:
+            check_ports({n: args.port_base + i for i, n in enumerate(SERVICES)}, args.port_base)
+        except PortTaken as err:
+            log.error("%s", err)
+            return 1
     stopping = False
 
     def on_signal(signum, _frame):

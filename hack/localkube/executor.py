@@ -6,7 +6,13 @@ container's command/args/env are resolved as the kubelet would (Secret and Confi
 references, downward API), the process gets a kubeconfig holding only a token of the
 pod's own ServiceAccount (TokenRequest, bound to the pod), and the pod status
 (Running, then Succeeded/Failed with exit code and termination message) is written back
-so the Job controller sees the true outcome. Deleting the pod kills the process.
+so the Job controller sees the true outcome.
+
+Deleting the pod stops it as a kubelet does: SIGTERM to the process group, the pod's grace
+period (at most MAX_KILL_GRACE), SIGKILL, then the final status, and only then the pod
+object is deleted (grace 0). Until then the pod exists, so its bound ServiceAccount token
+stays valid while the process records why it stopped, and the Job controller counts the
+pod as failed rather than losing it.
 """
 
 from __future__ import annotations
@@ -82,6 +88,7 @@ class PodWorker(threading.Thread):
         meta = pod["metadata"]
         self.dir = executor.pods_dir / meta["namespace"] / f"{meta['name']}-{meta['uid'][:8]}"
         self.deleted = threading.Event()
+        self.shutting_down = False  # the executor stops: no pod was deleted
         self.process: subprocess.Popen | None = None
 
     # --- API helpers -------------------------------------------------------------------
@@ -93,6 +100,21 @@ class PodWorker(threading.Thread):
         except ApiException as err:
             if err.status != 404:
                 raise
+
+    def _finish_deletion(self, status: dict[str, Any]) -> None:
+        """The kubelet's last steps for a deleted pod: its final status, then the delete
+        with grace 0 (the Job controller removes its own finalizer once it counted it)."""
+        meta = self.pod["metadata"]
+        with contextlib.suppress(ApiException):
+            self._patch_status(status)
+        try:
+            self.executor.core.delete_namespaced_pod(
+                meta["name"], meta["namespace"], grace_period_seconds=0,
+                body={"gracePeriodSeconds": 0, "preconditions": {"uid": meta["uid"]}},
+                _request_timeout=API_TIMEOUT)
+        except ApiException as err:
+            if err.status not in (404, 409):
+                log.warning("pod %s: final delete failed: %s", self.key, err.reason)
 
     def _lookup(self, kind: str, name: str) -> dict[str, str] | None:
         core, namespace = self.executor.core, self.pod["metadata"]["namespace"]
@@ -223,8 +245,9 @@ class PodWorker(threading.Thread):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
 
-    def _run_once(self, argv: list[str], env: dict[str, str]) -> int | None:
-        """Runs the process; its exit code, or None when the pod was deleted meanwhile."""
+    def _run_once(self, argv: list[str], env: dict[str, str]) -> int:
+        """Runs the process; its exit code (when the pod was deleted meanwhile, the exit code
+        it had once stopped; self.deleted is then set)."""
         log_path = self.dir / "container.log"
         with log_path.open("ab") as out:
             try:
@@ -239,9 +262,10 @@ class PodWorker(threading.Thread):
         try:
             while self.process.poll() is None:
                 if self.deleted.wait(0.5):
-                    log.info("pod %s deleted: killing its process", self.key)
+                    log.info("pod %s deleted: stopping its process (SIGTERM, then its grace "
+                             "period)", self.key)
                     self._kill()
-                    return None
+                    break
             return podspec.exit_code_of(self.process.returncode)
         finally:
             if self.process.poll() is None:
@@ -275,11 +299,14 @@ class PodWorker(threading.Thread):
             self._patch_status(podspec.running_status(container, started, host_ip, restarts))
             log.info("pod %s: running %s", self.key, argv[0])
             exit_code = self._run_once(argv, env)
-            if exit_code is None:
-                return
             message = podspec.termination_message(container, exit_code,
                                                   _read_tail(self.dir / "container.log"))
             log.info("pod %s: exited %d", self.key, exit_code)
+            if self.deleted.is_set():
+                if not self.shutting_down:
+                    self._finish_deletion(podspec.terminated_status(
+                        container, exit_code, message, started, now(), restarts))
+                return
             if exit_code != 0 and spec.get("restartPolicy") == "OnFailure":
                 # The kubelet restarts the container in place; the Job counts the restarts.
                 restarts += 1
@@ -396,6 +423,7 @@ class Executor:
         with self._lock:
             workers = list(self._workers.values())
         for worker in workers:
+            worker.shutting_down = True
             worker.deleted.set()
         for worker in workers:
             worker.join(timeout=MAX_KILL_GRACE + 5)

@@ -6,5 +6,5 @@ test-browser: venv ## browser tests only (Debian chromium + Playwright, against 
 	$(PY) -m pytest -m browser tests/browser $(PYTEST_ARGS)
 
 .PHONY: dashboard-screenshot
-dashboard-screenshot: venv ## refresh docs/screenshots/dashboard-ready.png from a real browser run
-	UPDATE_DOCS_SCREENSHOT=1 $(PY) -m pytest -m browser tests/browser -k create_then_delete $(PYTEST_ARGS)
+dashboard-screenshot: venv ## refresh docs/screenshots/dashboard-ready.png and dashboard-500.png from real browser runs
+	UPDATE_DOCS_SCREENSHOT=1 $(PY) -m pytest -m browser tests/browser -k "create_then_delete or five_hundred" $(PYTEST_ARGS)

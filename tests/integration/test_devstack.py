@@ -17,12 +17,13 @@ from kubernetes import client, config
 
 from devstack import bootstrap
 from tests.conftest import STACK_STOP_TIMEOUT, launch, require_controlplane
-from tests.helpers import MODES, encode
+from tests.helpers import MODES, encode, standin_accepts
 
 pytestmark = pytest.mark.integration
 
 
 TOKEN: dict[str, str] = {}  # the stack's gateway token, set by the autouse fixture
+JSON = {"Content-Type": "application/json"}  # every write to the gateway is JSON
 
 
 @pytest.fixture(autouse=True)
@@ -190,3 +191,192 @@ def test_make_dev_stops_cleanly_leaving_no_process(tmp_path):
     leftover = subprocess.run(["pgrep", "-f", str(state_dir)], capture_output=True, text=True,
                               check=False)
     assert leftover.stdout.strip() == "", f"processes left behind: {leftover.stdout}"
+
+
+# ---------------------------------------------------------------- issue 15: watching the
+# platform, following one request, the owner's way in
+
+
+TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+
+
+def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    # The gateway's /metrics wants its token (it tells how many stores there are).
+    request = urllib.request.Request(url, headers={"Authorization": f"Bearer {TOKEN['value']}"}
+                                     if TOKEN else {})
+    with urllib.request.urlopen(request, timeout=20) as response:
+        text = response.read().decode()
+    return {(s.name, tuple(sorted(s.labels.items()))): s.value
+            for family in text_string_to_metric_families(text) for s in family.samples}
+
+
+def value(samples: dict, name: str, **labels: str) -> float:
+    return samples.get((name, tuple(sorted(labels.items()))), 0.0)
+
+
+def json_lines(path: Path) -> list[dict]:
+    records = []
+    for line in path.read_text().splitlines():
+        if line.strip():
+            records.append(json.loads(line))  # every line is one JSON object
+    return records
+
+
+def runner_logs(devstack: dict, job: str) -> list[Path]:
+    pods = Path(devstack["state_dir"]) / "cluster" / "pods" / "storeplatform"
+    return sorted(pods.glob(f"{job}-*/container.log"))
+
+
+def test_one_create_is_followed_by_its_trace_id_and_counted_in_the_metrics(devstack):
+    """gateway -> real Broker -> create-store -> runner Job -> the runner's own event
+    (list-stores /lifecycle): one trace id in every log; the metrics of each function
+    scraped over HTTP say what happened."""
+    gateway, name = devstack["gateway"], "store-dev-trace"
+    before = {fn: scrape(devstack[f"metrics.{fn}"]) for fn in (
+        "gateway", "create-store", "list-stores")}
+    parent = f"00-{TRACE}-00f067aa0ba902b7-01"
+    status, body = http("POST", gateway + f"/stores/{name}", b"{}",
+                        {"Content-Type": "application/json", "traceparent": parent})
+    assert status == 202, body
+    answer = wait_for(gateway, lambda a: (store(a, name) or {}).get("status") == "ready")
+    assert set(store(answer, name)["timeline"]) == {"queued", "install", "setup", "test",
+                                                   "ready"}
+    logs = Path(devstack["state_dir"]) / "logs"
+    deadline = time.monotonic() + 30
+    while True:  # the runner's ready event reaches list-stores just after the list says ready
+        lifecycle = [r for r in json_lines(logs / "list-stores.log")
+                     if r.get("trace_id") == TRACE and r.get("event_type") ==
+                     "io.storeplatform.store.ready"]
+        if lifecycle or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert lifecycle and lifecycle[0]["store"] == name
+    for function in ("gateway", "create-store"):
+        records = [r for r in json_lines(logs / f"{function}.log") if r.get("trace_id") == TRACE]
+        assert records, f"no {function} log line carries trace id {TRACE}"
+        assert {r.get("store") for r in records} == {name}
+        assert body["id"] in {r.get("event_id") for r in records}
+    (runner_log,) = runner_logs(devstack, f"helm-install-{name}")
+    runner = json_lines(runner_log)
+    assert runner and all(r["trace_id"] == TRACE and r["store"] == name for r in runner)
+    assert {r["event_id"] for r in runner} == {body["id"]}
+
+    after = {fn: scrape(devstack[f"metrics.{fn}"]) for fn in before}
+    create = "io.storeplatform.store.create"
+
+    def grew(fn: str, metric: str, **labels: str) -> float:
+        return value(after[fn], metric, **labels) - value(before[fn], metric, **labels)
+
+    assert grew("gateway", "storeplatform_events_published_total", type=create,
+                outcome="accepted") == 1
+    assert grew("create-store", "storeplatform_events_received_total", function="create-store",
+                type=create, outcome="accepted") == 1
+    assert grew("list-stores", "storeplatform_provisioning_duration_seconds_count",
+                outcome="ready") == 1
+    assert value(after["list-stores"], "storeplatform_stores", status="ready") >= 1
+    assert http("DELETE", gateway + f"/stores/{name}")[0] == 202
+    wait_for(gateway, lambda a: store(a, name) is None)
+    deleted = scrape(devstack["metrics.list-stores"])
+    assert value(deleted, "storeplatform_deletion_duration_seconds_count", outcome="deleted") \
+        >= 1
+
+
+def test_every_log_line_of_every_function_is_one_json_object(devstack):
+    for function in ("gateway", "create-store", "delete-store", "list-stores"):
+        path = Path(devstack["state_dir"]) / "logs" / f"{function}.log"
+        records = json_lines(path)  # raises on any line that is not JSON
+        assert records and {"time", "level", "logger", "message"} <= set(records[-1])
+
+
+def test_dead_letters_and_kubernetes_errors_are_counted(devstack):
+    before = scrape(devstack["metrics.list-stores"])
+    headers, body = encode("io.storeplatform.store.create", {"name": "bad name"}, "binary",
+                           event_id="dead-letter-metric")
+    assert post_to_broker(devstack, headers, body) == 202
+    wait_for(devstack["gateway"], lambda a: any(
+        d["id"] == "dead-letter-metric" for d in a["deadLetters"]), timeout=60)
+    after = scrape(devstack["metrics.list-stores"])
+    create = "io.storeplatform.store.create"
+    assert value(after, "storeplatform_dead_letters_total", type=create) == \
+        value(before, "storeplatform_dead_letters_total", type=create) + 1
+
+
+def test_the_owner_gets_a_new_admin_password_once_through_the_api(devstack):
+    """POST reset -> Broker -> create-store -> runner Job (the store's runner identity) ->
+    wp-cli (make dev's stand-in) -> one-time Secret -> list-stores hands it over once."""
+    gateway, name = devstack["gateway"], "store-dev-owner"
+    assert http("POST", gateway + f"/stores/{name}", b"{}",
+                {"Content-Type": "application/json"})[0] == 202
+    wait_for(gateway, lambda a: (store(a, name) or {}).get("status") == "ready")
+    status, asked = http("POST", gateway + f"/stores/{name}/admin-password", b"{}", JSON)
+    assert status == 202 and asked["status"] == "resetting"
+    reveal = gateway + f"/stores/{name}/admin-password/{asked['id']}"
+    deadline = time.monotonic() + 120
+    while True:
+        status, shown = http("POST", reveal, b"{}", JSON)
+        if status != 202 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert status == 200, shown
+    assert shown["user"] == "admin" and len(shown["password"]) >= 20
+    assert standin_accepts(devstack, name, "admin", shown["password"])
+    assert http("POST", reveal, b"{}", JSON) == (410, {"error": {
+        "code": "already_shown",
+        "message": "this password was shown already (or expired); reset again for a new one"}})
+    # Nowhere else: not in the list, the events, the Job spec or any log.
+    api = config.new_client_from_config(config_file=devstack["kubeconfig"])
+    core, batch = client.CoreV1Api(api), client.BatchV1Api(api)
+    password = shown["password"]
+    assert password not in json.dumps(http("GET", gateway + "/stores")[1])
+    assert password not in str(core.list_event_for_all_namespaces().to_dict())
+    assert password not in str(batch.read_namespaced_job(
+        f"admin-password-{name}", "storeplatform").to_dict())
+    state = Path(devstack["state_dir"])
+    for place in (state / "logs", state / "cluster" / "logs", state / "cluster" / "pods"):
+        for path in place.rglob("*"):
+            if path.is_file():
+                assert password.encode() not in path.read_bytes(), path
+    # The runner worked as the store's runner identity, in the store's namespace only.
+    (runner_log,) = runner_logs(devstack, f"admin-password-{name}")
+    assert any("admin password of" in r["message"] for r in json_lines(runner_log))
+    assert http("DELETE", gateway + f"/stores/{name}")[0] == 202
+    wait_for(gateway, lambda a: store(a, name) is None)
+
+
+def test_a_reset_of_a_store_that_does_not_exist_ends_as_a_failed_reveal(devstack):
+    gateway = devstack["gateway"]
+    status, asked = http("POST", gateway + "/stores/store-dev-nobody/admin-password", b"{}",
+                         JSON)
+    assert status == 202
+    deadline = time.monotonic() + 60
+    while True:
+        status, answer = http("POST", gateway + f"/stores/store-dev-nobody/admin-password/"
+                                                f"{asked['id']}", b"{}", JSON)
+        if status != 202 or time.monotonic() > deadline:
+            break
+        time.sleep(1)
+    assert (status, answer["error"]["code"]) == (410, "store_not_found")
+
+
+def test_a_port_that_make_dev_needs_is_named_when_taken(tmp_path):
+    """`python -m devstack` on a base whose port is in use: it says which and how to move,
+    before it starts anything."""
+    import socket
+    import sys
+
+    from tests.conftest import python_env
+
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "devstack", "--state-dir", str(tmp_path / "dev"),
+             "--port-base", str(port)], capture_output=True, text=True, timeout=60,
+            env=python_env(), check=False)
+    assert result.returncode == 1
+    assert f"port {port} (gateway) on 127.0.0.1 is already in use" in result.stderr
+    assert "DEV_PORT_BASE=" in result.stderr and "--port-base" in result.stderr
+    assert not (tmp_path / "dev").exists()

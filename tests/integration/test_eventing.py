@@ -33,7 +33,8 @@ LIFECYCLE_TYPES = ("io.storeplatform.store.ready", "io.storeplatform.store.faile
 # The functions run in-process and are sent events directly (no Broker): no sender check.
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600, "EVENT_AUTH": "none"}
+          "HELM_TIMEOUT": "3m", "MAX_STORES": 1000,
+          "EVENT_AUTH": "none"}
 
 
 def custom(api) -> client.CustomObjectsApi:
@@ -192,12 +193,14 @@ def test_the_runner_reports_ready_failed_and_deleted_through_the_real_broker(
 
     send(create, "io.storeplatform.store.create", "store-events-ok")
     send(broken, "io.storeplatform.store.create", "store-events-bad")
-    assert eventing.recorded("io.storeplatform.store.ready", "store-events-ok", 240)["data"] == \
-        {"name": "store-events-ok"}
+    ready = eventing.recorded("io.storeplatform.store.ready", "store-events-ok", 240)["data"]
+    assert ready.pop("action") == "install" and ready.pop("durationSeconds") > 0
+    assert ready == {"name": "store-events-ok"}
     failed = eventing.recorded("io.storeplatform.store.failed", "store-events-bad", 120)
     assert failed["data"]["reason"].startswith("helm upgrade --install failed:")
     send(delete, "io.storeplatform.store.delete", "store-events-ok")
     send(delete, "io.storeplatform.store.delete", "store-events-bad")
-    assert eventing.recorded("io.storeplatform.store.deleted", "store-events-ok", 180)["data"] \
-        == {"name": "store-events-ok"}
+    deleted = eventing.recorded("io.storeplatform.store.deleted", "store-events-ok", 180)["data"]
+    assert deleted.pop("action") == "delete" and deleted.pop("durationSeconds") > 0
+    assert deleted == {"name": "store-events-ok"}
     eventing.recorded("io.storeplatform.store.deleted", "store-events-bad", 180)

@@ -72,3 +72,34 @@ def test_patch_of_a_missing_object_is_retry_later(verbs, namespace):
     with pytest.raises(PlatformError) as err:
         verbs.patch("Secret", "no-such-secret", {"metadata": {}}, namespace)
     assert err.value.kind is Kind.RETRY_LATER
+
+
+def config_map(namespace: str, value: str, resource_version: str | None = None) -> dict:
+    meta = {"name": "record", "namespace": namespace}
+    if resource_version:
+        meta["resourceVersion"] = resource_version
+    return {"apiVersion": "v1", "kind": "ConfigMap", "metadata": meta, "data": {"v": value}}
+
+
+def test_replace_at_a_version_loses_to_a_write_in_between(verbs, namespace):
+    created = verbs.create_or_keep(config_map(namespace, "first"))
+    read = created["metadata"]["resourceVersion"]
+    won = verbs.replace(config_map(namespace, "mine", read))
+    assert won["data"] == {"v": "mine"}
+    # A second writer that read the same version loses, and nothing it wrote stands.
+    with pytest.raises(PlatformError) as err:
+        verbs.replace(config_map(namespace, "theirs", read))
+    assert err.value.code == "kubernetes_conflict"
+    assert verbs.read_or_none("ConfigMap", "record", namespace)["data"] == {"v": "mine"}
+
+
+def test_delete_with_a_resource_version_spares_a_changed_object(verbs, namespace):
+    created = verbs.create_or_keep(config_map(namespace, "first"))
+    stale = created["metadata"]["resourceVersion"]
+    current = verbs.replace(config_map(namespace, "second", stale))
+    assert verbs.delete_if_present("ConfigMap", "record", namespace,
+                                   resource_version=stale) is False
+    assert verbs.read_or_none("ConfigMap", "record", namespace) is not None
+    assert verbs.delete_if_present("ConfigMap", "record", namespace,
+                                   resource_version=current["metadata"]["resourceVersion"])
+    assert verbs.read_or_none("ConfigMap", "record", namespace) is None

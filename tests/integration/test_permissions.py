@@ -20,7 +20,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from devstack import bootstrap
-from storeplatform import contract, manifests
+from storeplatform import contract, intent, manifests
 from storeplatform.lifecycle import provision
 
 pytestmark = pytest.mark.integration
@@ -219,6 +219,20 @@ def actions(uids: dict[str, str]) -> list[Action]:
                {"apiVersion": "v1", "kind": "ConfigMap",
                 "metadata": {"name": contract.STORES_CONFIG_MAP}, "data": {A: "1"}},
                frozenset({CS})),
+        Action(f"write the intent record of {B}", "POST", f"{core}/namespaces/{NS}/configmaps",
+               intent_record(B), frozenset({CS, DS})),
+        Action(f"an intent record named for {B}, labelled as {A}'s", "POST",
+               f"{core}/namespaces/{NS}/configmaps", intent_record(B, labelled=A)),
+        Action("replace the admission policy parameters (update: the intent records' verb)",
+               "PUT", f"{core}/namespaces/{NS}/configmaps/storeplatform-admission",
+               {"apiVersion": "v1", "kind": "ConfigMap",
+                "metadata": {"name": "storeplatform-admission", "namespace": NS},
+                "data": {"runnerImage": "busybox:1"}}),
+        Action("a ConfigMap in storeplatform named like no intent record", "POST",
+               f"{core}/namespaces/{NS}/configmaps",
+               {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "evil"}}),
+        Action(f"delete the intent record of {A} (the sweep)", "DELETE",
+               f"{core}/namespaces/{NS}/configmaps/intent-{A}", allowed=frozenset({DS})),
         Action(f"mark {A} deleting (storeplatform.io/ annotation)", "PATCH",
                f"{core}/namespaces/{A}",
                {"metadata": {"annotations": {contract.ANNOTATION_PHASE: "deleting"}}},
@@ -262,7 +276,27 @@ POLICY_REFUSALS: dict[tuple[str, str], str] = {
     ("store namespace without Pod Security", CS): "storeplatform-namespaces",
     ("ServiceAccount storeplatform-evil in storeplatform", CS): "storeplatform-runner-accounts",
     ("delete a Job that is no runner's", DS): "storeplatform-job-deletions",
+    # The intent records need ConfigMap writes of any name (names are per store).
+    (f"an intent record named for {B}, labelled as {A}'s", CS): "storeplatform-stores-config",
+    (f"an intent record named for {B}, labelled as {A}'s", DS): "storeplatform-stores-config",
+    ("a ConfigMap in storeplatform named like no intent record", DS):
+        "storeplatform-stores-config",
+    ("write the store cap's ConfigMap", DS): "storeplatform-stores-config",
+    ("replace the admission policy parameters (update: the intent records' verb)", CS):
+        "storeplatform-stores-config",
+    ("replace the admission policy parameters (update: the intent records' verb)", DS):
+        "storeplatform-stores-config",
+    (f"delete the intent record of {A} (the sweep)", CS): "RBAC",
 }
+
+
+def intent_record(store: str, labelled: str | None = None) -> dict:
+    """An intent record as the functions write it (docs/contract.md "Ordering")."""
+    wanted = intent.Intent(intent.DELETE, datetime.now(UTC), "e-1", "/tests")
+    record = intent.record_object(labelled or store, wanted, NS, datetime.now(UTC),
+                                  lease_until=None, expires=True)
+    record["metadata"]["name"] = intent.record_name(store)
+    return record
 
 
 @dataclass
@@ -272,7 +306,7 @@ class Result:
 
 
 def attempt(api: client.ApiClient, action: Action) -> Result:
-    query = [("dryRun", "All")] if action.method in ("POST", "PATCH", "DELETE") else []
+    query = [("dryRun", "All")] if action.method in ("POST", "PUT", "PATCH", "DELETE") else []
     headers = {"Content-Type": "application/merge-patch+json" if action.patch
                else "application/json", "Accept": "application/json"}
     try:
@@ -281,6 +315,10 @@ def attempt(api: client.ApiClient, action: Action) -> Result:
                      _request_timeout=20)
         return Result(True, "")
     except ApiException as err:
+        if err.status == 409 and action.method == "POST":
+            # AlreadyExists comes from storage, after authorization and admission passed:
+            # the session's other tests may have made the object for real.
+            return Result(True, "")
         if err.status != 403:
             raise AssertionError(f"{action.what}: HTTP {err.status} {err.body}") from err
         message = json.loads(err.body or "{}").get("message", "")
@@ -298,7 +336,8 @@ def impersonating(cluster, account: str) -> client.ApiClient:
 @pytest.fixture(scope="module")
 def stores(cluster):
     """The platform objects of knative/ (RBAC and admission policies), two store namespaces
-    made as create-store would, A's runner account and binding, a runner Job of B."""
+    made as create-store would, A's runner account and binding and intent record, a runner
+    Job of B."""
     admin = cluster.api_client()
     bootstrap.apply(admin, bootstrap.platform_objects())
     core, batch = client.CoreV1Api(admin), client.BatchV1Api(admin)
@@ -313,6 +352,7 @@ def stores(cluster):
             (client.RbacAuthorizationV1Api(admin).create_namespaced_role_binding, A,
              manifests.runner_role_binding(A, NS)),
             (core.create_namespaced_secret, B, secret(B, contract.CREDENTIALS_SECRET)),
+            (core.create_namespaced_config_map, NS, intent_record(A)),  # for the sweep's row
             (batch.create_namespaced_job, NS, job("install", B) | {"spec": {
                 **job("install", B)["spec"], "suspend": True}}),
             (batch.create_namespaced_job, NS, {

@@ -29,9 +29,11 @@ NS = "storeplatform"
 # The functions run in-process and are sent events directly, as no Broker would: the
 # sender check is opted out of (EVENT_AUTH=none); test_event_auth.py covers it.
 DIRECT = {"EVENT_AUTH": "none"}
+# Every module of the session shares one cluster and its stores: the cap (MAX_STORES, 20 by
+# default) is tested on its own (tests/unit/lifecycle/test_capacity.py, test_capacity.py).
 RUNNER = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
           "RUNNER_CHART_PATH": str(ROOT / "store-chart"), "STORE_VALUES_PROFILE": "local",
-          "HELM_TIMEOUT": "3m", "JOB_DEADLINE_SECONDS": 600} | DIRECT
+          "HELM_TIMEOUT": "3m", "MAX_STORES": 1000} | DIRECT
 
 
 class Platform:

@@ -1,8 +1,10 @@
 """An in-memory stand-in for storeplatform.kube.Kube: the same verbs with the same promises.
 
 It fakes the verbs only, not the Kubernetes API: create keeps what stands (None), read of
-a missing object is None, delete of a missing one (or of another uid) is a no-op, an object
-with finalizers is only marked for deletion, patch merges (None removes a key).
+a missing object is None, delete of a missing one (or of another uid or resourceVersion) is a
+no-op, an object with finalizers is only marked for deletion, patch merges (None removes a
+key), every write gives the object a new resourceVersion and a replace carrying another version
+than the stored one is refused (RETRY_LATER kubernetes_conflict, as Kube makes of a 409).
 
 list_versioned and watch serve the watch cache: a watch reports what changed in `objects`
 since the version it started from (it looks every few milliseconds); expire_watches() and
@@ -33,6 +35,23 @@ def _merge(target: dict[str, Any], patch: Mapping[str, Any]) -> None:
             target[key] = copy.deepcopy(value)
 
 
+def _json_patch(target: dict[str, Any], operations: list[Mapping[str, Any]]) -> None:
+    """RFC 6902 test/add/replace/remove on object paths; a failed test is the API's 422."""
+    for op in operations:
+        *parents, last = [part.replace("~1", "/").replace("~0", "~")
+                          for part in op["path"].split("/")[1:]]
+        node = target
+        for part in parents:
+            node = node.setdefault(part, {})
+        if op["op"] == "test" and node.get(last) != op["value"]:
+            raise PlatformError(Kind.MISCONFIGURED, "kubernetes_rejected",
+                                f"JSON patch test of {op['path']} failed")
+        if op["op"] in ("add", "replace"):
+            node[last] = copy.deepcopy(op["value"])
+        elif op["op"] == "remove":
+            node.pop(last, None)
+
+
 def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) -> bool:
     meta_labels = obj["metadata"].get("labels") or {}
     for part in filter(None, (labels or "").split(",")):
@@ -41,7 +60,10 @@ def _selected(obj: Mapping[str, Any], labels: str | None, fields: str | None) ->
             return False
     for part in filter(None, (fields or "").split(",")):
         key, _, value = part.partition("=")
-        if str(obj.get(key)) != value:
+        found: Any = obj
+        for step in key.split("."):  # metadata.name, as the API server reads it
+            found = found.get(step) if isinstance(found, Mapping) else None
+        if str(found) != value:
             return False
     return True
 
@@ -55,9 +77,10 @@ class FakeKube:
         self.objects: dict[Key, dict[str, Any]] = {}
         self.calls: list[tuple[str, str, str | None]] = []
         self._serial = 0
-        # the watch side: what each resource version saw, and the faults to give
-        self._seen: dict[str, dict[Key, dict[str, Any]]] = {}
         self._versions = 0
+        # the watch side: what each watch version saw, and the faults to give
+        self._seen: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._watch_versions = 0
         self._faults: dict[str, int] = {"expired": 0, "broken": 0}
         self.refuse_lists = False
 
@@ -79,7 +102,8 @@ class FakeKube:
             kept = self.objects[key]["metadata"]
             replaced = copy.deepcopy(dict(obj))
             replaced["metadata"] |= {"uid": kept["uid"],
-                                     "creationTimestamp": kept["creationTimestamp"]}
+                                     "creationTimestamp": kept["creationTimestamp"],
+                                     "resourceVersion": self._version()}
             self.objects[key] = replaced
 
     def replace(self, obj: Mapping[str, Any]) -> dict[str, Any]:
@@ -95,7 +119,7 @@ class FakeKube:
         replaced = copy.deepcopy(dict(obj))
         replaced["metadata"] |= {"uid": kept["metadata"]["uid"],
                                  "creationTimestamp": kept["metadata"]["creationTimestamp"],
-                                 "resourceVersion": self._now()}
+                                 "resourceVersion": self._version()}
         self.objects[key] = replaced
         return copy.deepcopy(replaced)
 
@@ -106,15 +130,26 @@ class FakeKube:
         return copy.deepcopy(found) if found is not None else None
 
     def delete_if_present(self, kind: str, name: str, namespace: str | None = None,
-                          uid: str | None = None) -> None:
+                          uid: str | None = None, resource_version: str | None = None) -> bool:
         self.calls.append(("delete", kind, name))
         found = self.objects.get((kind, namespace, name))
         if found is None or (uid and found["metadata"]["uid"] != uid):
-            return
+            return False
+        if resource_version and found["metadata"]["resourceVersion"] != resource_version:
+            return False
         if found["metadata"].get("finalizers"):
             found["metadata"]["deletionTimestamp"] = self._now()
         else:
             del self.objects[(kind, namespace, name)]
+        return True
+
+    def delete_exactly(self, kind: str, name: str, namespace: str, uid: str) -> bool:
+        self.calls.append(("delete", kind, name))
+        found = self.objects.get((kind, namespace, name))
+        if found is None or found["metadata"]["uid"] != uid:
+            return False
+        del self.objects[(kind, namespace, name)]
+        return True
 
     def patch(self, kind: str, name: str, patch: Mapping[str, Any],
               namespace: str | None = None) -> None:
@@ -122,7 +157,11 @@ class FakeKube:
         found = self.objects.get((kind, namespace, name))
         if found is None:  # what Kube makes of a 404 on a patch
             raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict", f"no {kind} {name}")
-        _merge(found, patch)
+        if isinstance(patch, list):
+            _json_patch(found, patch)
+        else:
+            _merge(found, patch)
+        found["metadata"]["resourceVersion"] = self._version()
 
     def list_items(self, kind: str, namespace: str | None = None, *, labels: str | None = None,
                    fields: str | None = None) -> list[dict[str, Any]]:
@@ -136,7 +175,8 @@ class FakeKube:
         if self.refuse_lists:
             raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "kubernetes_unavailable", "refused")
         matching = self._matching(selection)
-        return [copy.deepcopy(obj) for obj in matching.values()], self._version(matching)
+        version = self._watch_version(matching)
+        return [copy.deepcopy(obj) for obj in matching.values()], version
 
     def watch(self, selection: Selection, resource_version: str, seconds: int) -> FakeWatch:
         self.calls.append(("watch", selection.kind, selection.namespace))
@@ -160,9 +200,9 @@ class FakeKube:
                 and (selection.namespace is None or key[1] == selection.namespace)
                 and _selected(obj, selection.labels, selection.fields)}
 
-    def _version(self, seen: Mapping[Key, dict[str, Any]]) -> str:
-        self._versions += 1
-        version = str(self._versions)
+    def _watch_version(self, seen: Mapping[Key, dict[str, Any]]) -> str:
+        self._watch_versions += 1
+        version = f"w{self._watch_versions}"
         self._seen[version] = {key: copy.deepcopy(obj) for key, obj in seen.items()}
         return version
 
@@ -173,7 +213,7 @@ class FakeKube:
         meta["name"] = name or meta["name"]
         meta.setdefault("uid", f"uid-{self._serial}")
         meta.setdefault("creationTimestamp", self._now())
-        meta.setdefault("resourceVersion", meta["creationTimestamp"])
+        meta.setdefault("resourceVersion", self._version())
         self.objects[(stored["kind"], meta.get("namespace"), meta["name"])] = stored
         return stored
 
@@ -190,6 +230,10 @@ class FakeKube:
                       "failed": [{"type": "Failed", "status": "True",
                                   "reason": "BackoffLimitExceeded"}]}[state]
         self.get("Job", name, namespace)["status"] = {"conditions": conditions}
+
+    def _version(self) -> str:
+        self._versions += 1
+        return str(self._versions)
 
     def _now(self) -> str:
         self._serial += 1
@@ -228,7 +272,7 @@ class FakeWatch:
                 else:
                     self._seen[key] = copy.deepcopy(obj)
                 event = copy.deepcopy(obj)
-                event["metadata"]["resourceVersion"] = self._kube._version(self._seen)
+                event["metadata"]["resourceVersion"] = self._kube._watch_version(self._seen)
                 yield event_type, event
             self._closed.wait(self.POLL)
 

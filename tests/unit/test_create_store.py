@@ -1,8 +1,10 @@
 """create-store's translation: which events it refuses before Kubernetes, and what it starts."""
 
+from datetime import UTC, datetime
+
 import pytest
 
-from storeplatform import create_store
+from storeplatform import create_store, manifests
 from tests.helpers import MODES, encode, error_of
 from tests.unit.conftest import RUNNER
 
@@ -57,3 +59,18 @@ def test_missing_runner_image_fails_at_start_naming_it(monkeypatch):
     monkeypatch.delenv("RUNNER_IMAGE", raising=False)
     with pytest.raises(Exception, match="RUNNER_IMAGE"):
         create_store.create_app({}, kube=object())
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_a_reset_event_on_its_own_route_starts_the_reset_job(fake_kube, mode):
+    ns = manifests.namespace("store-a", "woocommerce", datetime.now(UTC))
+    ns["metadata"]["annotations"]["storeplatform.io/phase"] = "ready"
+    fake_kube.add(ns)
+    app = create_store.create_app(RUNNER, kube=fake_kube).test_client()
+    headers, body = encode("io.storeplatform.store.admin-password.reset", {"name": "store-a"},
+                           mode, subject="store-a", event_id="reset-1")
+    assert app.post("/admin-password", headers=headers, data=body).status_code == 202
+    job = fake_kube.get("Job", "admin-password-store-a", "storeplatform")
+    assert job["metadata"]["annotations"]["storeplatform.io/event-id"] == "reset-1"
+    # ... and the create route does not take it.
+    assert app.post("/", headers=headers, data=body).status_code == 400

@@ -34,7 +34,10 @@ def test_subject_must_match_the_name(untouchable):
 def test_a_delete_event_may_name_any_engine_it_is_ignored(fake_kube, mode):
     response = post(fake_kube, {"name": "store-a", "engine": "medusa"}, mode)
     assert response.status_code == 202
-    assert fake_kube.objects == {}  # no such store: nothing to do
+    # No such store: nothing to do but remember the delete (the tombstone S1 needs).
+    (record,) = fake_kube.objects.values()
+    assert (record["kind"], record["metadata"]["name"], record["data"]["action"]) == (
+        "ConfigMap", "intent-store-a", "delete")
 
 
 def test_missing_runner_image_fails_at_start_naming_it(monkeypatch):

@@ -213,3 +213,139 @@ def test_gateway_under_gunicorn_answers_the_seed_api(broker, lister):
     finally:
         proc.send_signal(signal.SIGTERM)
         proc.wait(10)
+
+
+# ---------------------------------------------------------------- issue 15: polling, tracing,
+# the owner's admin password, metrics
+
+
+def test_the_list_has_an_etag_and_an_unchanged_list_is_304_without_a_body(client):
+    first = client.get("/stores")
+    etag = first.headers["ETag"]
+    assert first.status_code == 200 and etag and first.headers["Cache-Control"] == "no-cache"
+    again = client.get("/stores", headers={"If-None-Match": etag})
+    assert (again.status_code, again.data) == (304, b"")
+    assert again.headers["ETag"] == etag
+    other = client.get("/stores", headers={"If-None-Match": '"something-else"'})
+    assert other.status_code == 200 and other.get_json() == STORES
+
+
+def test_the_etag_follows_the_body(broker):
+    from tests.helpers import Recorder, receiving
+    from tests.unit.conftest import list_reply
+
+    with receiving(Recorder(list_reply)) as lister:
+        client = gateway.create_app({"K_SINK": broker.url, "LIST_URL": lister.url}).test_client()
+        etag = client.get("/stores").headers["ETag"]
+        STORES["stores"].append({"name": "store-b", "status": "provisioning"})
+        try:
+            changed = client.get("/stores", headers={"If-None-Match": etag})
+        finally:
+            STORES["stores"].pop()
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+
+
+def test_a_callers_traceparent_is_continued_in_the_published_event(client, broker):
+    parent = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
+    client.post("/stores/store-a", headers={"traceparent": parent}, json={})
+    sent = received_event(broker).get_extension("traceparent")
+    assert sent.startswith("00-4bf92f3577b34da6a3ce929d0e0e4736-")
+    assert sent != parent  # the gateway's own span
+
+
+def test_without_a_traceparent_each_request_starts_its_own_trace(client, broker):
+    client.post("/stores/store-a", json={})
+    client.post("/stores/store-b", json={})
+    first, second = (gateway.tracing.parse(gateway.tracing.of_event(e).header())
+                     for e in (received_event_at(broker, 0), received_event_at(broker, 1)))
+    assert first.trace_id != second.trace_id
+
+
+def received_event_at(broker, index):
+    from cloudevents.core.bindings.http import HTTPMessage, from_http_event
+
+    req = broker.requests[index]
+    return from_http_event(HTTPMessage(headers=req["headers"], body=req["body"]))
+
+
+def test_a_reset_request_publishes_a_reset_event_and_answers_its_id(client, broker):
+    response = client.post("/stores/store-a/admin-password", json={})
+    assert response.status_code == 202
+    event = received_event(broker)
+    assert event.get_type() == "io.storeplatform.store.admin-password.reset"
+    assert (event.get_subject(), event.get_data()) == ("store-a", {"name": "store-a"})
+    assert response.get_json() == {"id": event.get_id(), "name": "store-a",
+                                   "status": "resetting"}
+
+
+@pytest.mark.parametrize(("path", "body", "code"), [
+    ("/stores/bad/admin-password", b"", "invalid_name"),
+    ("/stores/store-a/admin-password", b'{"password": "mine"}', "unknown_field"),
+    ("/stores/store-a/admin-password/not%20an%20id", b"", "invalid_reset_id"),
+])
+def test_bad_reset_requests_are_400_and_send_nothing(client, broker, path, body, code):
+    response = client.post(path, data=body, content_type="application/json")
+    assert (response.status_code, error_of(response)["code"]) == (400, code)
+    assert broker.requests == []
+
+
+def reveal_answer(state: dict):
+    from cloudevents.core.bindings.http import to_binary_event
+    from werkzeug.wrappers import Response
+
+    from storeplatform.events import new_event
+
+    def reply(_request):
+        message = to_binary_event(new_event(
+            "io.storeplatform.store.admin-password.reveal.result", "/t", None, state))
+        return Response(message.body, status=200, headers=message.headers)
+    return reply
+
+
+@pytest.mark.parametrize(("state", "status", "body"), [
+    ({"state": "shown", "name": "store-a", "id": "ev-1", "user": "admin", "password": "pw"},
+     200, {"name": "store-a", "id": "ev-1", "user": "admin", "password": "pw"}),
+    ({"state": "pending", "name": "store-a", "id": "ev-1", "status": "resetting",
+      "progress": "waiting"}, 202,
+     {"name": "store-a", "id": "ev-1", "status": "resetting", "progress": "waiting"}),
+    ({"state": "failed", "code": "reset_failed", "message": "wp said no"}, 409,
+     {"error": {"code": "reset_failed", "message": "wp said no"}}),
+    ({"state": "gone", "code": "already_shown", "message": "shown already"}, 410,
+     {"error": {"code": "already_shown", "message": "shown already"}}),
+])
+def test_the_reveal_answers_the_resets_state_and_is_never_cached(broker, state, status, body):
+    from tests.helpers import Recorder, receiving
+
+    with receiving(Recorder(reveal_answer(state))) as lister:
+        client = gateway.create_app({"K_SINK": broker.url, "LIST_URL": lister.url}).test_client()
+        response = client.post("/stores/store-a/admin-password/ev-1", json={})
+        sent = received_event(lister)
+    assert (response.status_code, response.get_json()) == (status, body)
+    assert response.headers["Cache-Control"] == "no-store"
+    assert lister.requests[-1]["path"] == "/admin-password"
+    assert sent.get_type() == "io.storeplatform.store.admin-password.reveal"
+    assert sent.get_data() == {"name": "store-a", "id": "ev-1"}
+    assert broker.requests == []  # never through the Broker
+
+
+def test_metrics_want_the_token_when_the_gateway_has_one(broker, lister):
+    app = gateway.create_app({"K_SINK": broker.url, "LIST_URL": lister.url,
+                              "GATEWAY_AUTH": "token", "GATEWAY_TOKEN": "t0ken"})
+    client = app.test_client()
+    assert client.get("/metrics").status_code == 401
+    scraped = client.get("/metrics", headers={"Authorization": "Bearer t0ken"})
+    assert scraped.status_code == 200
+    assert b"storeplatform_http_requests_total" in scraped.data
+    assert client.get("/health").status_code == 200  # probes stay open
+
+
+def test_requests_are_counted_by_route_and_status(client):
+    from prometheus_client import REGISTRY
+
+    def count():
+        return REGISTRY.get_sample_value("storeplatform_http_requests_total", {
+            "method": "POST", "route": "/stores/<name>", "status": "400"}) or 0
+
+    before = count()
+    client.post("/stores/Bad_Name", json={})
+    assert count() == before + 1

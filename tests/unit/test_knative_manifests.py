@@ -22,10 +22,14 @@ DOCS: list[tuple[str, dict[str, Any]]] = [
     (path.name, doc) for path in FILES for doc in yaml.safe_load_all(path.read_text()) if doc
 ]
 SERVING = "serving.knative.dev/v1"
-REACTED_TO = {contract.CREATE: "create-store", contract.DELETE: "delete-store"}  # docs/contract.md
+REACTED_TO = {contract.CREATE: "create-store", contract.DELETE: "delete-store",  # docs/contract.md
+              contract.RESET_ADMIN_PASSWORD: "create-store"}
+# Routes by source rather than type: everything the runner reports goes to one receiver.
+BY_SOURCE = {contract.RUNNER_SOURCE: ("list-stores", "/lifecycle")}
 FUNCTION_SETTINGS = {"gateway": gateway.SETTINGS, "create-store": create_store.SETTINGS,
                      "delete-store": delete_store.SETTINGS, "list-stores": list_stores.SETTINGS}
 RUNTIME_ENV = {"K_SINK"}  # injected by the SinkBindings, never written in a Service
+PROCESS_ENV = {"PROMETHEUS_MULTIPROC_DIR"}  # read by gunicorn_conf and prometheus-client
 
 
 def of_kind(kind: str) -> list[dict[str, Any]]:
@@ -122,19 +126,30 @@ def test_sinkbindings_come_before_the_services_they_bind_and_are_waited_for_last
 # ---------------------------------------------------------------- Triggers
 
 
-def test_one_trigger_per_reacted_event_type():
+def test_one_trigger_per_reacted_event_type_and_one_for_the_runners_reports():
+    by_type = [t for t in of_kind("Trigger") if "type" in t["spec"]["filter"]["attributes"]]
     routes = {t["spec"]["filter"]["attributes"]["type"]: t["spec"]["subscriber"]["ref"]["name"]
-              for t in of_kind("Trigger")}
+              for t in by_type}
     assert routes == REACTED_TO
-    assert len(of_kind("Trigger")) == len(REACTED_TO)
+    by_source = {t["spec"]["filter"]["attributes"]["source"]: (
+        t["spec"]["subscriber"]["ref"]["name"], t["spec"]["subscriber"]["uri"])
+        for t in of_kind("Trigger") if "source" in t["spec"]["filter"]["attributes"]}
+    assert by_source == BY_SOURCE
+    assert len(of_kind("Trigger")) == len(REACTED_TO) + len(BY_SOURCE)
+
+
+def test_the_reset_trigger_targets_create_stores_reset_route():
+    (trigger,) = [t for t in of_kind("Trigger") if t["spec"]["filter"]["attributes"].get(
+        "type") == contract.RESET_ADMIN_PASSWORD]
+    assert trigger["spec"]["subscriber"]["uri"] == "/admin-password"
 
 
 @pytest.mark.parametrize("trigger", of_kind("Trigger"), ids=lambda t: t["metadata"]["name"])
-def test_trigger_filters_on_one_known_type_and_targets_a_service_here(trigger):
+def test_trigger_filters_on_one_known_attribute_and_targets_a_service_here(trigger):
     spec = trigger["spec"]
     assert spec["broker"] in by_name("Broker")
-    assert set(spec["filter"]["attributes"]) == {"type"}
-    assert spec["filter"]["attributes"]["type"] in REACTED_TO
+    ((attribute, value),) = spec["filter"]["attributes"].items()
+    assert value in (REACTED_TO if attribute == "type" else BY_SOURCE)
     ref = spec["subscriber"]["ref"]
     assert ref["apiVersion"] == SERVING and ref["kind"] == "Service"
     assert ref["name"] in SERVICES
@@ -226,7 +241,7 @@ def test_service_env_is_what_the_function_reads(name):
     """A typo in an env name would silently fall back to a default; catch it here."""
     settings = FUNCTION_SETTINGS[name]
     env = {e["name"] for e in container(SERVICES[name]).get("env", [])}
-    assert env <= set(settings), env - set(settings)
+    assert env - PROCESS_ENV <= set(settings), env - set(settings) - PROCESS_ENV
     required = {key for key, default in settings.items() if default is config.REQUIRED}
     assert required <= env | RUNTIME_ENV, required - env - RUNTIME_ENV
 
@@ -304,7 +319,8 @@ def test_functions_cannot_read_secrets_cluster_wide():
         if role["metadata"]["name"] == contract.RUNNER_NAME:
             continue  # bound per store namespace only (test above)
         for rule in role["rules"]:
-            if "secrets" in rule["resources"]:
+            if "secrets" in rule["resources"] and rule.get("resourceNames") != [
+                    contract.ADMIN_PASSWORD_SECRET]:
                 assert not {"get", "list", "watch"} & set(rule["verbs"]), role["metadata"]
 
 
@@ -382,3 +398,21 @@ def test_the_platform_namespace_denies_ingress_but_from_knative_serving():
     allow = policies["storeplatform-from-knative-serving"]["spec"]
     (selector,) = allow["podSelector"]["matchExpressions"]
     assert set(selector["values"]) == set(SERVICES)  # never the runner pods
+
+
+def test_only_list_stores_may_take_the_one_time_password_secret_and_nothing_else():
+    rules = [(role["metadata"]["name"], rule) for role in of_kind("ClusterRole")
+             for rule in role["rules"] if rule.get("resourceNames") == [
+                 contract.ADMIN_PASSWORD_SECRET]]
+    assert rules == [("storeplatform-list-stores", {
+        "apiGroups": [""], "resources": ["secrets"], "verbs": ["get", "delete"],
+        "resourceNames": [contract.ADMIN_PASSWORD_SECRET]})]
+
+
+@pytest.mark.parametrize("name", sorted(SERVICES))
+def test_service_serves_metrics_per_process_and_logs_json(name):
+    box = container(SERVICES[name])
+    assert gunicorn_option(box["args"], "--config") == "python:storeplatform.gunicorn_conf"
+    env = {e["name"]: e.get("value") for e in box["env"]}
+    # A tmpfs (the root file system is read-only), not shared with any other container.
+    assert env["PROMETHEUS_MULTIPROC_DIR"].startswith("/dev/shm/")

@@ -182,22 +182,94 @@ def test_kind_config_maps_the_ingress_and_kourier_ports():
     assert ports == {(80, 8000, "127.0.0.1"), (31080, 9000, "127.0.0.1")}
 
 
-@pytest.mark.parametrize(("context", "ready", "docker", "expected"), [
-    ("prod", "1", "1", "current prod"),
-    ("kind-storeplatform", "1", "1", "kind kind-storeplatform"),
-    ("", "0", "1", "kind kind-storeplatform"),
-    ("stale", "0", "1", "kind kind-storeplatform"),
+@pytest.mark.parametrize(("target", "context", "ready", "docker", "expected"), [
+    ("current", "prod", "1", "1", "current prod"),
+    ("auto", "kind-storeplatform", "1", "1", "kind kind-storeplatform"),
+    ("auto", "", "0", "1", "kind kind-storeplatform"),
+    ("auto", "stale", "0", "1", "kind kind-storeplatform"),
+    ("kind", "prod", "1", "1", "kind kind-storeplatform"),
 ])
-def test_target_choice(fake_kubectl, context, ready, docker, expected):
+def test_target_choice(fake_kubectl, target, context, ready, docker, expected):
     result = bash(f"""
         source {UP}
-        KUBECTL=kubectl
+        KUBECTL=kubectl UP_TARGET={target}
         have_docker() {{ [[ {docker} == 1 ]]; }}
         choose_target
         echo "$MODE $CONTEXT"
     """, env=fake_kubectl | {"FAKE_CONTEXT": context, "FAKE_READY": ready})
     assert result.returncode == 0, result.stderr
     assert result.stdout.split("\n")[-2] == expected
+
+
+def test_up_never_deploys_silently_to_a_context_it_did_not_create(fake_kubectl):
+    """auto + a foreign context that answers + no terminal to ask on: a refusal that names
+    the context and the ways on, and not a single apply."""
+    result = bash(f"bash {UP} < /dev/null", env=fake_kubectl | {
+        "FAKE_CONTEXT": "prod", "FAKE_READY": "1"})
+    assert result.returncode == 1
+    assert "not deploying to kubectl context prod" in result.stderr
+    assert "UP_TARGET=current make up" in result.stderr
+    calls = Path(fake_kubectl["LOG"]).read_text()
+    assert " apply " not in f" {calls} " and "create" not in calls
+
+
+def run_in_terminal(script: str, env: dict[str, str], answer: bytes) -> tuple[int, str]:
+    """Run bash with a pseudo-terminal as its stdin, typing answer; (exit code, output)."""
+    import pty
+
+    primary, secondary = pty.openpty()
+    proc = subprocess.Popen(["bash", "-c", script], stdin=secondary, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, cwd=ROOT, env=os.environ | env)
+    os.close(secondary)
+    os.write(primary, answer)
+    out, _ = proc.communicate(timeout=60)
+    os.close(primary)
+    return proc.returncode, out.decode()
+
+
+@pytest.mark.parametrize(("answer", "mode"), [(b"y\n", "current"), (b"n\n", None),
+                                              (b"\n", None)])
+def test_up_asks_at_a_terminal_and_only_yes_deploys(fake_kubectl, answer, mode):
+    code, out = run_in_terminal(f"""
+        source {UP}
+        KUBECTL=kubectl
+        have_docker() {{ return 1; }}
+        choose_target
+        echo "chosen: $MODE $CONTEXT"
+    """, fake_kubectl | {"FAKE_CONTEXT": "prod", "FAKE_READY": "1"}, answer)
+    assert "make up did not create kubectl context prod" in out
+    assert "[y/N]" in out
+    if mode:
+        assert code == 0 and "chosen: current prod" in out, out
+    else:
+        assert code == 1 and "not deploying to kubectl context prod" in out, out
+
+
+def test_a_context_make_up_created_is_used_without_asking(fake_kubectl, tmp_path):
+    cache = tmp_path / ".cache" / "storeplatform"
+    cache.mkdir(parents=True)
+    (cache / "up-created-contexts").write_text("kind-mine\n")
+    result = bash(f"""
+        source {UP}
+        KUBECTL=kubectl
+        choose_target < /dev/null
+        echo "$MODE $CONTEXT"
+    """, env=fake_kubectl | {"FAKE_CONTEXT": "kind-mine", "FAKE_READY": "1"})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split("\n")[-2] == "kind kind-mine"
+
+
+def test_creating_the_kind_cluster_remembers_its_context(fake_kubectl, tmp_path):
+    result = bash(f"""
+        source {UP}
+        remember_created kind-storeplatform-2
+        remember_created kind-storeplatform-2
+        created_here kind-storeplatform-2 && echo yes
+        created_here prod || echo no
+    """, env=fake_kubectl)
+    assert result.stdout.split() == ["yes", "no"]
+    created = tmp_path / ".cache" / "storeplatform" / "up-created-contexts"
+    assert created.read_text() == "kind-storeplatform-2\n"
 
 
 def test_no_cluster_and_no_docker_runs_the_embedded_platform(fake_kubectl):
@@ -222,9 +294,48 @@ def test_no_cluster_and_no_docker_runs_the_embedded_platform(fake_kubectl):
 # ---------------------------------------------------------------- down.sh
 
 
+def test_down_never_touches_the_current_context_it_was_not_pointed_at(fake_kubectl):
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {
+        "FAKE_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a"})
+    assert result.returncode == 0, result.stderr
+    calls = Path(fake_kubectl["LOG"]).read_text().splitlines()
+    assert calls == ["config current-context"]  # read, never acted on
+    assert "DOWN_CONTEXT=prod make down" in result.stdout
+
+
+def test_down_pointed_at_a_context_touches_that_one_only(fake_kubectl):
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {
+        "FAKE_CONTEXT": "prod", "DOWN_CONTEXT": "staging", "FAKE_STORES": ""})
+    assert result.returncode == 0, result.stderr
+    calls = [c for c in Path(fake_kubectl["LOG"]).read_text().splitlines()
+             if c != "config current-context"]
+    assert calls and all("--context staging" in c or c.startswith("config get-contexts staging")
+                         for c in calls), calls
+    assert not any("prod" in c for c in calls)
+
+
+def test_down_deletes_only_the_kind_cluster_make_up_made(fake_kubectl):
+    bin_dir = Path(fake_kubectl["PATH"].split(":")[0])
+    kind_log = Path(fake_kubectl["LOG"]).with_name("kind.log")
+    (bin_dir / "kind").write_text(f"""#!/usr/bin/env bash
+echo "$*" >> {kind_log}
+[[ "$1 $2" == "get clusters" ]] && echo storeplatform
+exit 0
+""")
+    (bin_dir / "kind").chmod(0o755)
+    (bin_dir / "docker").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "docker").chmod(0o755)
+    result = bash(f"bash {DOWN}", env=fake_kubectl | {"FAKE_CONTEXT": "prod"})
+    assert result.returncode == 0, result.stderr
+    assert "delete cluster --name storeplatform" in kind_log.read_text()
+    kubectl_calls = Path(fake_kubectl["LOG"]).read_text().splitlines()
+    assert kubectl_calls == ["config current-context"]
+
+
 def test_down_on_another_cluster_deletes_knative_objects_in_reverse_order(fake_kubectl):
     result = bash(f"bash {DOWN}", env=fake_kubectl | {
-        "FAKE_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a\nnamespace/store-b"})
+        "FAKE_CONTEXT": "prod", "DOWN_CONTEXT": "prod",
+        "FAKE_STORES": "namespace/store-a\nnamespace/store-b"})
     assert result.returncode == 0, result.stderr
     calls = Path(fake_kubectl["LOG"]).read_text().splitlines()
     deleted = [re.search(r"-f \S*/knative/(\S+)", c).group(1) for c in calls
@@ -238,7 +349,8 @@ def test_down_on_another_cluster_deletes_knative_objects_in_reverse_order(fake_k
 
 def test_down_deletes_stores_only_when_asked(fake_kubectl):
     result = bash(f"bash {DOWN}", env=fake_kubectl | {
-        "FAKE_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a", "DELETE_STORES": "1"})
+        "FAKE_CONTEXT": "prod", "DOWN_CONTEXT": "prod", "FAKE_STORES": "namespace/store-a",
+        "DELETE_STORES": "1"})
     assert result.returncode == 0, result.stderr
     calls = Path(fake_kubectl["LOG"]).read_text()
     assert "delete namespaces -l app.kubernetes.io/managed-by=storeplatform" in calls

@@ -19,6 +19,8 @@ from tests.helpers import Recorder, encode, error_of, free_port, serve
 from tests.unit.conftest import RUNNER
 
 JOB = {"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "ns"}}
+CONFIG_MAP = {"apiVersion": "v1", "kind": "ConfigMap",
+              "metadata": {"name": "c", "namespace": "ns", "resourceVersion": "7"}}
 
 
 def kubeconfig(tmp_path, server: str) -> str:
@@ -78,6 +80,25 @@ def test_delete_with_uid_sends_a_precondition_and_background_propagation(api):
         "propagationPolicy": "Background", "preconditions": {"uid": "u-1"}}
 
 
+def test_replace_puts_the_version_it_read_and_a_409_is_a_conflict(api):
+    verbs, recorder = api
+    verbs.replace(CONFIG_MAP)
+    request = recorder.requests[-1]
+    assert (request["method"], request["path"]) == ("PUT", "/api/v1/namespaces/ns/configmaps/c")
+    assert json.loads(request["body"])["metadata"]["resourceVersion"] == "7"
+    recorder.reply = status_reply(409)
+    with pytest.raises(PlatformError) as err:
+        verbs.replace(CONFIG_MAP)
+    assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "kubernetes_conflict")
+
+
+def test_delete_with_a_resource_version_sends_that_precondition(api):
+    verbs, recorder = api
+    assert verbs.delete_if_present("ConfigMap", "c", "ns", resource_version="7") is True
+    assert json.loads(recorder.requests[-1]["body"]) == {
+        "propagationPolicy": "Background", "preconditions": {"resourceVersion": "7"}}
+
+
 def test_reads_are_raw_json(api):
     verbs, recorder = api
     recorder.reply = lambda _req: Response(json.dumps({"kind": "Job", "metadata": {"x": 1}}),
@@ -88,8 +109,9 @@ def test_reads_are_raw_json(api):
 @pytest.mark.parametrize(("call", "status", "result"), [
     (lambda k: k.create_or_keep(JOB), 409, None),
     (lambda k: k.read_or_none("Job", "j", "ns"), 404, None),
-    (lambda k: k.delete_if_present("Job", "j", "ns"), 404, None),
-    (lambda k: k.delete_if_present("Job", "j", "ns", uid="u-1"), 409, None),
+    (lambda k: k.delete_if_present("Job", "j", "ns"), 404, False),
+    (lambda k: k.delete_if_present("Job", "j", "ns", uid="u-1"), 409, False),
+    (lambda k: k.delete_if_present("ConfigMap", "c", "ns", resource_version="7"), 409, False),
 ])
 def test_the_statuses_each_verb_promises_to_absorb(api, call, status, result):
     verbs, recorder = api
@@ -162,6 +184,11 @@ EVERY_VERB = {
     "list_items": lambda k: k.list_items("Pod", "ns", labels="a"),
     "dead-letter event": lambda k: k.create_or_keep(
         {"kind": "Event", "metadata": {"generateName": "dead-letter-", "namespace": "ns"}}),
+    "replace": lambda k: k.replace(CONFIG_MAP),
+    "json patch": lambda k: k.patch("Namespace", "store-a", [
+        {"op": "test", "path": "/metadata/name", "value": "store-a"}]),
+    "delete with resourceVersion": lambda k: k.delete_if_present(
+        "ConfigMap", "c", "ns", resource_version="7"),
 }
 
 

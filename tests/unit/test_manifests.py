@@ -3,7 +3,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from storeplatform import config, contract, engines, manifests
+from storeplatform import budget, config, contract, engines, manifests
 from storeplatform.lifecycle import provision
 
 SETTINGS = config.load(provision.SETTINGS, {"RUNNER_IMAGE": "storeplatform/helm-runner:dev",
@@ -81,7 +81,8 @@ def test_job_is_deterministic_and_labelled(action, name):
 def test_job_hygiene():
     spec = manifests.runner_job("install", "store-a", "e", SETTINGS)["spec"]
     assert spec["backoffLimit"] == 2
-    assert spec["activeDeadlineSeconds"] == 1200
+    assert spec["activeDeadlineSeconds"] == budget.job_deadline_seconds("10m", 2)
+    assert spec["template"]["spec"]["terminationGracePeriodSeconds"] == 30
     assert spec["ttlSecondsAfterFinished"] == 3600
     pod = spec["template"]["spec"]
     assert pod["restartPolicy"] == "Never"
@@ -129,3 +130,18 @@ def test_the_runner_reaches_the_broker_with_a_token_for_the_broker_only():
     path = source["serviceAccountToken"]["path"]
     assert env["BROKER_TOKEN_FILE"] == f"{mount['mountPath']}/{path}"
     assert mount["readOnly"] is True
+
+
+def test_the_runner_learns_its_request_and_the_reset_its_wp_cli():
+    settings = SETTINGS | {"EVENT_ID": "ev-1", "REQUESTED_AT": "2026-01-01T00:00:00Z",
+                           "TRACEPARENT": "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01",
+                           "RUNNER_WP_CLI": "job"}
+    install = {e["name"]: e.get("value") for e in manifests.runner_env("install", "store-a",
+                                                                        settings)}
+    assert install["EVENT_ID"] == "ev-1" and install["REQUESTED_AT"].endswith("Z")
+    assert install["TRACEPARENT"].startswith("00-4bf92f")
+    assert "WP_CLI" not in install and "RESET_ID" not in install
+    reset = {e["name"]: e.get("value") for e in manifests.runner_env(
+        "reset-admin-password", "store-a", settings)}
+    assert (reset["RESET_ID"], reset["WP_CLI"]) == ("ev-1", "job")
+    assert "STORE_VALUES" not in reset

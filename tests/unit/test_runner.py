@@ -129,11 +129,95 @@ def test_mark_is_best_effort(fake_kube, caplog):
     assert "could not mark namespace store-gone" in caplog.text
 
 
-@pytest.mark.parametrize(("timeout", "seconds"), [("90s", 90), ("10m", 600), ("1h", 3600)])
-def test_helm_timeout_parsing(timeout, seconds):
-    assert runner._timeout_seconds(["x", "--timeout", timeout]) == seconds
-
-
 def test_bad_action_is_usage_error(capsys):
     assert runner.main(["runner", "explode"], {}) == 2
     assert "usage" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 15: timeline, events
+
+
+def test_install_reports_between_the_helm_install_and_the_test_order():
+    helm = FakeHelm()
+    seen = []
+    runner.install(ENV, helm, installed=lambda: seen.append([c[0] for c in helm.calls]))
+    assert seen == [["history", "upgrade"]]
+    assert [c[0] for c in helm.calls] == ["history", "upgrade", "test"]
+
+
+def test_hook_times_come_from_helms_release_record():
+    status = ('{"hooks": [{"events": ["post-install"], "last_run": {"started_at": '
+              '"2026-01-01T10:01:00Z"}}, {"events": ["test"], "last_run": {"started_at": '
+              '"2026-01-01T10:03:00Z"}}]}')
+    helm = FakeHelm({"status": done(out=status)})
+    assert runner.hook_times("store-a", helm) == {"setup": "2026-01-01T10:01:00Z",
+                                                  "test": "2026-01-01T10:03:00Z"}
+    assert helm.calls == [["status", "store-a", "--namespace", "store-a", "--output", "json"]]
+    assert runner.hook_times("store-a", FakeHelm({"status": done(1, err="no")})) == {}
+    assert runner.hook_times("store-a", FakeHelm({"status": done(out="not json")})) == {}
+
+
+def test_events_say_the_action_and_the_seconds_since_the_request():
+    details = runner.request_details({"REQUESTED_AT": "2000-01-01T00:00:00Z"}, "install")
+    assert details["action"] == "install" and details["durationSeconds"] > 10**8
+    assert runner.request_details({}, "delete") == {"action": "delete"}
+
+
+def test_the_lifecycle_event_continues_the_trace(broker):
+    from tests.helpers import received_event
+
+    child = "00-4bf92f3577b34da6a3ce929d0e0e4736-1111111111111111-01"
+    runner.announce(broker.url, "io.storeplatform.store.ready", "store-a", None,
+                    {"action": "install", "durationSeconds": 3.0}, child)
+    event = received_event(broker)
+    assert event.get_extension("traceparent") == child
+    assert event.get_data() == {"name": "store-a", "action": "install", "durationSeconds": 3.0}
+
+
+def test_the_last_line_of_a_failure_is_a_json_record_of_the_reason():
+    import io
+    import json
+    import logging
+
+    from storeplatform import logs, status
+
+    out = io.StringIO()
+    handler = logging.StreamHandler(out)
+    handler.setFormatter(logs.JsonFormatter())
+    logging.getLogger().addHandler(handler)
+    try:
+        runner._terminate("helm upgrade --install failed: boom")
+    finally:
+        logging.getLogger().removeHandler(handler)
+    last = out.getvalue().strip().splitlines()[-1]
+    assert json.loads(last)["message"] == "helm upgrade --install failed: boom"
+    pod = {"status": {"containerStatuses": [{"state": {"terminated": {
+        "exitCode": 1, "message": f"other output\n{last}\n"}}}]}}
+    assert status._failure_reason({}, [pod]) == "helm upgrade --install failed: boom"
+
+
+@pytest.mark.parametrize(("current", "changed"), [("provisioning", True), ("deleting", False)])
+def test_a_conditional_mark_never_overwrites_another_phase(fake_kube, caplog, current, changed):
+    store_namespace(fake_kube)["metadata"]["annotations"] = {"storeplatform.io/phase": current}
+    runner.mark(fake_kube, "store-a", "failed", "interrupted", only_if="provisioning")
+    annotations = fake_kube.get("Namespace", "store-a")["metadata"]["annotations"]
+    assert (annotations["storeplatform.io/phase"] == "failed") is changed
+    assert annotations.get("storeplatform.io/reason") == ("interrupted" if changed else None)
+    assert ("could not mark namespace store-a" in caplog.text) is not changed
+
+
+def test_marks_say_when(fake_kube):
+    store_namespace(fake_kube)
+    runner.mark(fake_kube, "store-a", "provisioning", None)
+    annotations = fake_kube.get("Namespace", "store-a")["metadata"]["annotations"]
+    assert annotations["storeplatform.io/phase-at"].endswith("Z")
+
+
+def test_run_helm_gives_up_on_a_helm_past_its_limit(tmp_path, monkeypatch):
+    slow = tmp_path / "helm"
+    slow.write_text("#!/bin/sh\nexec sleep 30\n")
+    slow.chmod(0o755)
+    monkeypatch.setattr(runner.budget, "QUICK_CALL_SECONDS", 1)
+    with pytest.raises(runner.RunnerError) as err:
+        runner.run_helm(runner.history_args("store-a"), stop=runner.Stop(), binary=str(slow))
+    assert str(err.value) == "helm history did not finish within 1 s; it was killed"

@@ -88,3 +88,17 @@ def test_list_stores_refusing_is_list_unavailable(status):
             pytest.raises(PlatformError) as err:
         upstream.list_view(url, 5.0)
     assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "list_unavailable")
+
+
+@pytest.mark.parametrize("down", ["unreachable", "5xx"])
+def test_list_stores_down_is_list_unavailable_saying_so(down):
+    if down == "unreachable":
+        with pytest.raises(PlatformError) as err:
+            upstream.list_view(f"http://127.0.0.1:{free_port()}/", 1.0)
+    else:
+        with serve(Recorder(lambda _r: Response(status=503))) as url, \
+                pytest.raises(PlatformError) as err:
+            upstream.list_view(url, 5.0)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "list_unavailable")
+    assert err.value.message.startswith("list-stores is unreachable or failing")
+    assert "broker" not in err.value.message

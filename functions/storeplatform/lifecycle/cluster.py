@@ -6,6 +6,7 @@ from them (status.py, deadletters.py).
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from storeplatform import contract, deadletters, status
@@ -33,8 +34,9 @@ def read_state(kube: Kube, platform_ns: str) -> State:
             for key, s in selections(platform_ns).items()}
 
 
-def view(state: Mapping[str, list[Obj]]) -> dict[str, Any]:
-    """The list answer: {"stores": [...], "deadLetters": [...]}."""
+def view(state: Mapping[str, list[Obj]], now: datetime | None = None) -> dict[str, Any]:
+    """The list answer: {"stores": [...], "deadLetters": [...]} (as of now)."""
+    letters = deadletters.read_back(state["events"])
     stores = status.list_stores(state["namespaces"], state["jobs"], state["pods"],
-                                state["deployments"], state["ingresses"])
-    return {"stores": stores, "deadLetters": deadletters.read_back(state["events"])}
+                                state["deployments"], state["ingresses"], letters, now)
+    return {"stores": stores, "deadLetters": letters}

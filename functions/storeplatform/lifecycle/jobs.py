@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from storeplatform import config, contract, manifests
+from storeplatform import budget, config, contract, manifests
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.kube import CONNECTION_SETTINGS, Kube
 from storeplatform.status import job_state
@@ -23,11 +23,20 @@ RUNNER_SETTINGS: dict[str, Any] = CONNECTION_SETTINGS | {
     # PLATFORM_NAMESPACE (contract.broker_audience).
     "BROKER_AUDIENCE": "",
     "HELM_TIMEOUT": "10m",
-    "JOB_BACKOFF_LIMIT": 2,
-    "JOB_DEADLINE_SECONDS": 1200,
+    "JOB_BACKOFF_LIMIT": 2,  # the Job's deadline follows from these two (budget.py)
     "JOB_TTL_SECONDS": 3600,
     "LOG_LEVEL": "INFO",
 }
+
+
+def check_settings(settings: Mapping[str, Any]) -> None:
+    """Fail at start-up, naming the setting, when the runner's budget cannot be computed."""
+    try:
+        budget.job_deadline_seconds(settings["HELM_TIMEOUT"], int(settings["JOB_BACKOFF_LIMIT"]))
+    except ValueError as err:
+        raise config.ConfigError(f"setting HELM_TIMEOUT: {err}") from err
+    if int(settings["JOB_BACKOFF_LIMIT"]) < 0:
+        raise config.ConfigError("setting JOB_BACKOFF_LIMIT must not be negative")
 
 
 @dataclass(frozen=True)

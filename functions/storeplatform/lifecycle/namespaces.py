@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import UTC, datetime
 from typing import Any
 
 from storeplatform import contract
@@ -26,12 +27,15 @@ def is_terminating(namespace: Mapping[str, Any]) -> bool:
 
 
 def is_deleting(namespace: Mapping[str, Any]) -> bool:
-    """Terminating, or marked by delete-store before its Job runs."""
+    """Terminating, or marked `deleting` by delete-store (a password reset waits for it; a
+    newer create does not: lifecycle/provision.py says why)."""
     annotations = (namespace.get("metadata") or {}).get("annotations") or {}
     return is_terminating(namespace) or annotations.get(contract.ANNOTATION_PHASE) == "deleting"
 
 
-def mark_deleting(kube: Kube, store: str) -> None:
-    """Say on the namespace that the store is being deleted (list-stores shows it at once)."""
-    kube.patch("Namespace", store,
-               {"metadata": {"annotations": {contract.ANNOTATION_PHASE: "deleting"}}})
+def mark_deleting(kube: Kube, store: str, now: datetime | None = None) -> None:
+    """Say on the namespace that the store is being deleted (list-stores shows it at once),
+    and since when (a mark no delete Job carries on is stuck after a while: status.py)."""
+    marked_at = (now or datetime.now(UTC)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kube.patch("Namespace", store, {"metadata": {"annotations": {
+        contract.ANNOTATION_PHASE: "deleting", contract.ANNOTATION_PHASE_AT: marked_at}}})

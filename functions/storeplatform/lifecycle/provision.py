@@ -10,15 +10,24 @@ from typing import Any
 
 from storeplatform import contract, manifests
 from storeplatform.errors import Kind, PlatformError
+from storeplatform.intent import Intent
 from storeplatform.kube import Kube
-from storeplatform.lifecycle import capacity, identity, jobs, namespaces
+from storeplatform.lifecycle import capacity, identity, intents, jobs, namespaces
 from storeplatform.status import job_state
 
-SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | capacity.SETTINGS | {
+SETTINGS: dict[str, Any] = jobs.RUNNER_SETTINGS | capacity.SETTINGS | intents.SETTINGS | {
     "RUNNER_CHART_PATH": "/opt/store-chart",
     "STORE_VALUES_PROFILE": "local",
     "STORE_BASE_DOMAIN": "",
 }
+
+
+def create(kube: Kube, store: str, engine: str, wanted: Intent,
+           settings: Mapping[str, Any], clock: intents.Clock = intents.utcnow) -> jobs.Outcome:
+    """A create event: provision the store if it is the store's latest intent."""
+    return intents.latest_only(
+        kube, store, wanted, settings,
+        lambda verbs: provision(verbs, store, engine, wanted.event_id, settings), clock)
 
 
 def provision(kube: Kube, store: str, engine: str, event_id: str,
@@ -36,7 +45,11 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
     if delete_job is not None and job_state(delete_job) == "running":
         raise _being_deleted(store)
     standing = namespaces.read_managed(kube, store)
-    if standing is not None and namespaces.is_deleting(standing):
+    # A `deleting` mark with no delete Job running is a delete that never finished (it was
+    # dead-lettered, or its Job failed and expired): this create is the newer intent, and
+    # the intent lease means no delete is being applied right now. Only Kubernetes removing
+    # the namespace makes it wait.
+    if standing is not None and namespaces.is_terminating(standing):
         raise _being_deleted(store)
     if standing is None:
         capacity.claim(kube, store, settings)  # LIMIT_REACHED: nothing is made

@@ -28,7 +28,7 @@ def test_the_view_holds_managed_stores_and_dead_letters(fake_kube):
     fake_kube.add(deadletters.kube_event(letter, NS), name="dead-letter-1")
     fake_kube.add({"kind": "Event", "reason": "Scheduled",
                    "metadata": {"name": "other", "namespace": NS}})
-    view = cluster.view(cluster.read_state(fake_kube, NS))
+    view = cluster.view(cluster.read_state(fake_kube, NS), now=NOW)
     assert [s["name"] for s in view["stores"]] == ["store-a"]
     assert view["stores"][0]["status"] == "provisioning"
     assert view["deadLetters"] == [letter]

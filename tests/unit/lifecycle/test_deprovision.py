@@ -25,6 +25,13 @@ def test_delete_of_a_missing_store_is_a_no_op(fake_kube, delete_settings):
     assert [verb for verb, _, _ in fake_kube.calls] == ["read", "read"]
 
 
+def test_the_namespace_is_marked_before_the_install_job_goes(store, delete_settings):
+    """So no list in between shows a store whose install vanished and no delete."""
+    deprovision(store, "store-a", "e-1", delete_settings)
+    calls = [(verb, kind) for verb, kind, _ in store.calls]
+    assert calls.index(("patch", "Namespace")) < calls.index(("delete", "Job"))
+
+
 def test_delete_stops_the_install_marks_the_namespace_and_starts_one_job(store,
                                                                          delete_settings):
     outcome = deprovision(store, "store-a", "e-1", delete_settings)

@@ -1,3 +1,5 @@
+from datetime import UTC, datetime
+
 import pytest
 
 from storeplatform import contract
@@ -19,20 +21,19 @@ def test_a_namespace_without_every_platform_mark_is_a_conflict(fake_kube, labels
     assert err.value.kind is Kind.CONFLICT
 
 
-@pytest.mark.parametrize(("namespace", "deleting", "terminating"), [
-    ({"metadata": {}, "status": {"phase": "Active"}}, False, False),
-    ({"metadata": {"annotations": {contract.ANNOTATION_PHASE: "deleting"}}}, True, False),
-    ({"metadata": {"annotations": {contract.ANNOTATION_PHASE: "ready"}}}, False, False),
-    ({"metadata": {}, "status": {"phase": "Terminating"}}, True, True),
+@pytest.mark.parametrize(("namespace", "terminating"), [
+    ({"metadata": {}, "status": {"phase": "Active"}}, False),
+    ({"metadata": {"annotations": {contract.ANNOTATION_PHASE: "deleting"}}}, False),
+    ({"metadata": {}, "status": {"phase": "Terminating"}}, True),
 ])
-def test_deleting_and_terminating(namespace, deleting, terminating):
-    assert namespaces.is_deleting(namespace) is deleting
+def test_terminating(namespace, terminating):
     assert namespaces.is_terminating(namespace) is terminating
 
 
-def test_mark_deleting_keeps_other_annotations(fake_kube):
+def test_mark_deleting_keeps_other_annotations_and_says_since_when(fake_kube):
     fake_kube.add({"kind": "Namespace", "metadata": {
         "name": "store-a", "annotations": {contract.ANNOTATION_CREATED_AT: "t"}}})
-    namespaces.mark_deleting(fake_kube, "store-a")
+    namespaces.mark_deleting(fake_kube, "store-a", datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
     assert fake_kube.get("Namespace", "store-a")["metadata"]["annotations"] == {
-        contract.ANNOTATION_CREATED_AT: "t", contract.ANNOTATION_PHASE: "deleting"}
+        contract.ANNOTATION_CREATED_AT: "t", contract.ANNOTATION_PHASE: "deleting",
+        contract.ANNOTATION_PHASE_AT: "2026-05-01T12:00:00Z"}

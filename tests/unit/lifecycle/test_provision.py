@@ -98,16 +98,21 @@ def test_create_while_the_delete_job_runs_is_retry_later(fake_kube, create_setti
     assert fake_kube.of_kind("Secret") == []
 
 
-@pytest.mark.parametrize("namespace", [
-    managed_namespace(annotations={contract.ANNOTATION_PHASE: "deleting"}),
-    managed_namespace(phase="Terminating"),
-], ids=["marked-deleting", "terminating"])
-def test_create_while_the_namespace_goes_is_retry_later(fake_kube, create_settings, namespace):
-    fake_kube.add(namespace)
+def test_create_while_the_namespace_goes_is_retry_later(fake_kube, create_settings):
+    fake_kube.add(managed_namespace(phase="Terminating"))
     with pytest.raises(PlatformError) as err:
         provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
     assert (err.value.kind, err.value.code) == (Kind.RETRY_LATER, "store_deleting")
     assert fake_kube.of_kind("Job") == []
+
+
+def test_a_deleting_mark_no_delete_job_carries_on_does_not_block_a_newer_create(
+        fake_kube, create_settings):
+    """A delete that was dead-lettered after marking the namespace (or whose failed Job
+    expired): the newer create provisions the store again instead of waiting for ever."""
+    fake_kube.add(managed_namespace(annotations={contract.ANNOTATION_PHASE: "deleting"}))
+    assert provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings).created
+    assert [j["metadata"]["name"] for j in fake_kube.of_kind("Job")] == [JOB]
 
 
 def test_create_after_a_finished_delete_removes_the_old_delete_job(fake_kube, create_settings):
