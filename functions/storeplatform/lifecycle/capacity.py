@@ -3,9 +3,10 @@
 Counting namespaces alone would let two create-store replicas both see room for one more.
 So a new store first takes a place in one ConfigMap (contract.STORES_CONFIG_MAP), written
 with the resourceVersion it was read at: of two concurrent claims the API server accepts
-one, the other is retried (RETRY_LATER) and counts again. The places held are the store
-namespaces that exist plus claims younger than CLAIM_SECONDS whose namespace is not made
-yet; a store that is gone frees its place on the next claim.
+one, the other is retried (RETRY_LATER) and counts again. A place is the claim time until
+the store's namespace is made, then MADE (fulfil). The places held are the store namespaces
+that exist, plus claims younger than CLAIM_SECONDS whose namespace is not made yet; a MADE
+place whose namespace is gone is free again, however soon after the claim it went.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from storeplatform.kube import Kube
 
 SETTINGS: dict[str, Any] = {"MAX_STORES": 20}
 CLAIM_SECONDS = 300  # a claim whose namespace never came (a crash in between) lapses
+MADE = "made"  # the place of a store whose namespace was made
 
 
 def places(claims: Mapping[str, str], existing: set[str], now: float) -> dict[str, str]:
     """The places held: every existing store, and recent claims of stores not made yet."""
-    held = {store: claims.get(store, str(int(now))) for store in existing}
+    held = dict.fromkeys(existing, MADE)
     for store, claimed_at in claims.items():
         if store not in held and claimed_at.isdigit() and now - int(claimed_at) < CLAIM_SECONDS:
             held[store] = claimed_at
@@ -59,6 +61,17 @@ def claim(kube: Kube, store: str, settings: Mapping[str, Any],
         return
     config_map["metadata"]["resourceVersion"] = standing["metadata"]["resourceVersion"]
     kube.replace(config_map)
+
+
+def fulfil(kube: Kube, store: str, settings: Mapping[str, Any]) -> None:
+    """The store's namespace is made: its place is MADE, so that it is freed as soon as the
+    namespace is gone (a mere claim would hold it for CLAIM_SECONDS)."""
+    standing = kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP,
+                                 settings["PLATFORM_NAMESPACE"])
+    data = (standing or {}).get("data") or {}
+    if standing is None or data.get(store, MADE) == MADE:
+        return
+    kube.replace(standing | {"data": data | {store: MADE}})  # at the version read
 
 
 def _concurrent() -> PlatformError:

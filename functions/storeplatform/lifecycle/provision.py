@@ -56,6 +56,7 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
         standing = kube.create_or_keep(namespace) or namespaces.read_managed(kube, store)
     if standing is None:  # made and gone at once: a delete raced us
         raise _being_deleted(store)
+    capacity.fulfil(kube, store, settings)
     if delete_job is not None:
         jobs.remove(kube, delete_job)  # the finished delete of an earlier store of this name
     kube.create_or_keep(credentials)

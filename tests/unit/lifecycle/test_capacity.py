@@ -55,3 +55,24 @@ def test_of_two_concurrent_claims_for_the_last_place_one_is_retried(fake_kube):
         capacity.claim(fake_kube, "store-c", SETTINGS, clock=lambda: 1003.0)
     assert err.value.kind is Kind.LIMIT_REACHED
     assert held(fake_kube) == {"store-a", "store-b"}
+
+
+def test_a_store_made_and_deleted_soon_after_frees_its_place_at_once(fake_kube):
+    capacity.claim(fake_kube, "store-a", SETTINGS, clock=lambda: 1000.0)
+    fake_kube.add(store_namespace("store-a"))
+    capacity.fulfil(fake_kube, "store-a", SETTINGS)
+    capacity.claim(fake_kube, "store-b", SETTINGS, clock=lambda: 1001.0)
+    fake_kube.delete_if_present("Namespace", "store-a")  # deleted within CLAIM_SECONDS
+    capacity.claim(fake_kube, "store-c", SETTINGS, clock=lambda: 1002.0)
+    assert held(fake_kube) == {"store-b", "store-c"}
+
+
+def test_fulfil_writes_only_once(fake_kube):
+    capacity.claim(fake_kube, "store-a", SETTINGS, clock=lambda: 1000.0)
+    capacity.fulfil(fake_kube, "store-a", SETTINGS)
+    version = fake_kube.get("ConfigMap", contract.STORES_CONFIG_MAP, NS)["metadata"].get(
+        "resourceVersion")
+    capacity.fulfil(fake_kube, "store-a", SETTINGS)
+    cap_map = fake_kube.get("ConfigMap", contract.STORES_CONFIG_MAP, NS)
+    assert cap_map["data"]["store-a"] == capacity.MADE
+    assert cap_map["metadata"].get("resourceVersion") == version
