@@ -64,6 +64,7 @@ class Recorder:
     def __call__(self, environ, start_response):
         req = Request(environ)
         self.requests.append({"method": req.method, "path": req.path,
+                              "query": req.query_string.decode(),
                               "headers": dict(req.headers), "body": req.get_data()})
         return self.reply(req)(environ, start_response)
 

@@ -36,6 +36,7 @@ STATUS: dict[Kind, int] = {
     Kind.UPSTREAM_REJECTED: 502,
     Kind.RETRY_LATER: 503,
     Kind.UPSTREAM_UNAVAILABLE: 503,
+    Kind.UPSTREAM_TIMEOUT: 504,
 }
 
 # What a function's core returns: something to log (the event is then acknowledged with an

@@ -22,6 +22,7 @@ class Kind(Enum):
     MISCONFIGURED = "misconfigured"  # the deployment is wrong (e.g. RBAC refused a call)
     UPSTREAM_UNAVAILABLE = "upstream unavailable"  # Kubernetes, the Broker or list-stores
     UPSTREAM_REJECTED = "upstream rejected"  # the Broker refused the event
+    UPSTREAM_TIMEOUT = "upstream timed out"  # sent, no answer: it may still be applied
 
 
 class PlatformError(Exception):

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import urllib.error
-import urllib.request
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,11 +15,14 @@ from cloudevents.core.exceptions import BaseCloudEventException
 from cloudevents.core.v1.event import CloudEvent
 
 from storeplatform import tracing
+from storeplatform.connections import NoAnswer, NotSent, Pool
 from storeplatform.errors import Kind, PlatformError
 
 log = logging.getLogger(__name__)
 
 STRUCTURED_CONTENT_TYPE = "application/cloudevents+json"
+# The process's kept-alive connections to the receivers it sends events to.
+POOL = Pool()
 
 
 def is_cloudevent(headers: Mapping[str, str]) -> bool:
@@ -83,8 +84,9 @@ def _check_structured(body: bytes) -> None:
 
 
 def new_event(event_type: str, source: str, subject: str | None,
-              data: dict[str, Any], traceparent: str | None = None) -> CloudEvent:
-    """A JSON CloudEvent with a fresh id and time (and the trace it belongs to, if given)."""
+              data: dict[str, Any] | bytes, traceparent: str | None = None) -> CloudEvent:
+    """A JSON CloudEvent with a fresh id and time (and the trace it belongs to, if given;
+    bytes: data already encoded as JSON)."""
     attributes: dict[str, Any] = {
         "type": event_type,
         "source": source,
@@ -129,34 +131,35 @@ def read_token(path: str) -> str | None:
                             "this service's event sender token is not readable") from err
 
 
-def send_event(url: str, event: BaseCloudEvent, timeout: float,
-               token: str | None = None) -> tuple[int, bytes, dict[str, str]]:
-    """POST the event in binary mode (with `Authorization: Bearer <token>` when given);
-    return (status, body, headers) of any answer below 500.
+def send_event(url: str, event: BaseCloudEvent, timeout: float, token: str | None = None,
+               pool: Pool = POOL) -> tuple[int, bytes, dict[str, str]]:
+    """POST the event in binary mode (with `Authorization: Bearer <token>` when given) over
+    a kept-alive connection; return (status, body, headers) of any answer below 500.
 
-    No answer, or a 5xx: UPSTREAM_UNAVAILABLE (nothing was done; the caller may retry).
+    No connection, or the request not written: UPSTREAM_UNAVAILABLE, nothing was changed.
+    A 5xx: UPSTREAM_UNAVAILABLE, try again. Sent, but no answer within `timeout`:
+    UPSTREAM_TIMEOUT; Knative's in-memory channel answers only once the subscriber did, so
+    the event may still be acted on.
     """
-    if not url.startswith(("http://", "https://")):
-        raise ValueError(f"event receiver URL must be http(s): {url!r}")
     message = to_binary_event(event)
     headers = dict(message.headers)
     if token:
         headers["Authorization"] = f"Bearer {token}"
-    request = urllib.request.Request(url, data=message.body,  # noqa: S310 (scheme checked)
-                                     headers=headers, method="POST")
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 (scheme checked)
-            return response.status, response.read(), dict(response.headers.items())
-    except urllib.error.HTTPError as err:
-        body = err.read()
-        if err.code >= 500:
-            log.warning("event %s to %s: HTTP %s", event.get_id(), url, err.code)
-            raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
-                                f"event receiver answered HTTP {err.code}; try again") from err
-        return err.code, body, dict(err.headers.items())
-    except (urllib.error.URLError, TimeoutError, OSError) as err:
-        log.warning("event %s to %s failed: %s", event.get_id(), url, err)
+        answer = pool.post(url, message.body, headers, timeout)
+    except NotSent as err:
+        log.warning("event %s to %s not sent: %s", event.get_id(), url, err)
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
-                            "event broker is unreachable; nothing was changed, try again",
+                            "event receiver is unreachable; nothing was changed, try again",
                             ) from err
-
+    except NoAnswer as err:
+        log.warning("event %s to %s sent, no answer: %s", event.get_id(), url, err)
+        raise PlatformError(Kind.UPSTREAM_TIMEOUT, "sink_timeout",
+                            f"event receiver took the event but gave no answer ({err}); "
+                            "the request may still be applied, and retrying it is safe",
+                            ) from err
+    if answer.status >= 500:
+        log.warning("event %s to %s: HTTP %s", event.get_id(), url, answer.status)
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable",
+                            f"event receiver answered HTTP {answer.status}; try again")
+    return answer.status, answer.body, answer.headers

@@ -6,6 +6,7 @@ sent straight to list-stores (LIST_URL). It loads no Kubernetes client.
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Mapping
 from typing import Any
@@ -32,9 +33,10 @@ stores = Blueprint("stores", __name__)
 
 @stores.get("/stores")
 def list_all():
-    """All stores with their status, from the list-stores function; an ETag of the body, and
-    304 Not Modified when the caller's If-None-Match still matches (cheap polling)."""
-    response = jsonify(_list_view())
+    """All stores with their status, from the list-stores function (its JSON as it came);
+    an ETag of the body, and 304 Not Modified when the caller's If-None-Match still matches
+    (cheap polling)."""
+    response = Response(_list_view(), mimetype="application/json")
     response.headers["Cache-Control"] = "no-cache"  # may be stored, must be revalidated
     response.add_etag()
     return response.make_conditional(request)
@@ -59,7 +61,7 @@ def delete(name: str):
     return jsonify({"id": event_id, "name": name, "status": "deleting"}), 202
 
 
-def _list_view() -> Any:
+def _list_view() -> bytes:
     settings = current_app.config
     return upstream.list_view(settings["LIST_URL"], settings["LIST_TIMEOUT"],
                               settings["LIST_TOKEN_FILE"])
@@ -69,7 +71,7 @@ def _check_capacity(name: str) -> None:
     """The cap, counted from the cluster (through list-stores), so every replica sees the same
     count; create-store enforces it again where the store would be made."""
     cap = int(current_app.config["MAX_STORES"])
-    names = {s.get("name") for s in _list_view().get("stores") or []}
+    names = {s.get("name") for s in json.loads(_list_view()).get("stores") or []}
     if name not in names and len(names) >= cap:
         raise PlatformError(Kind.LIMIT_REACHED, "store_limit_reached",
                             f"the platform already runs its maximum of {cap} stores; "

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
+from kubernetes.watch.watch import iter_resp_lines
 from urllib3.exceptions import HTTPError as TransportError
 
 from storeplatform import metrics
@@ -39,6 +41,64 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
     "ServiceAccount": ("core", "service_account", True),
     "ConfigMap": ("core", "config_map", True),
 }
+
+
+# Objects per page of a list call (client-go's informers use the same).
+LIST_PAGE = 500
+
+
+class Expired(Exception):
+    """410 Gone: the resource version a watch or a paged list continued from is compacted
+    away; only a new list can say what stands now."""
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which objects of one kind a list or a watch covers (namespace None: all of them)."""
+
+    kind: str
+    namespace: str | None = None
+    labels: str | None = None
+    fields: str | None = None
+
+    def options(self) -> dict[str, str]:
+        return {key: value for key, value in
+                (("label_selector", self.labels), ("field_selector", self.fields)) if value}
+
+
+class Watch:
+    """One open watch: its events as (type, object), ADDED, MODIFIED, DELETED or BOOKMARK;
+    close() from another thread ends it."""
+
+    def __init__(self, response: Any) -> None:
+        self._response = response
+
+    def __iter__(self) -> Iterator[tuple[str, Obj]]:
+        try:
+            for line in iter_resp_lines(self._response):
+                if not line.strip():
+                    continue
+                event = json.loads(line)
+                kind, obj = event.get("type"), event.get("object") or {}
+                if kind == "ERROR":
+                    if obj.get("code") == 410:
+                        raise Expired(obj.get("message") or "resource version too old")
+                    raise _unavailable(f"watch ended with an error: {obj.get('message')}")
+                yield kind, obj
+        except (TransportError, OSError, ValueError) as err:
+            self._response.close()
+            raise _unavailable(f"watch connection broke ({err})") from err
+        except BaseException:
+            self._response.close()
+            raise
+        self._response.release_conn()  # read to its end: the connection can serve again
+
+    def close(self) -> None:
+        """Wake the reader: its socket is shut for reading, so it sees the stream end."""
+        try:
+            self._response.shutdown()
+        except (ValueError, OSError):  # not connected (yet, or any more)
+            self._response.close()
 
 
 def api_client(kubeconfig: str | None) -> client.ApiClient:
@@ -137,10 +197,41 @@ class Kube:
                      (("label_selector", labels), ("field_selector", fields)) if value}
         return self._call("list", kind, namespace, **selectors)["items"]
 
+    def list_versioned(self, selection: Selection) -> tuple[list[Obj], str]:
+        """Every object of the selection (read in pages) and the resource version to watch
+        from. Expired when the list changed too much between two pages."""
+        items: list[Obj] = []
+        token = None
+        while True:
+            paging = {"limit": LIST_PAGE} | ({"_continue": token} if token else {})
+            page = self._call("list", selection.kind, selection.namespace, tolerate=(410,),
+                              **selection.options(), **paging)
+            if page is None:
+                raise Expired(f"list of {selection.kind} expired between pages")
+            items += page.get("items") or []
+            meta = page.get("metadata") or {}
+            token = meta.get("continue")
+            if not token:
+                return items, str(meta.get("resourceVersion") or "")
+
+    def watch(self, selection: Selection, resource_version: str, seconds: int) -> Watch:
+        """Changes of the selection after resource_version, for about `seconds` (the server
+        then ends the watch), with bookmarks; Expired when that version is compacted away."""
+        response = self._call(
+            "list", selection.kind, selection.namespace, tolerate=(410,), stream=True,
+            read_timeout=seconds + self._timeout[1], watch=True,
+            resource_version=resource_version, allow_watch_bookmarks=True,
+            timeout_seconds=seconds, **selection.options())
+        if response is None:
+            raise Expired(f"watch of {selection.kind} from {resource_version}: gone")
+        return Watch(response)
+
     def _call(self, verb: str, kind: str, namespace: str | None, name: str | None = None, *,
               obj: Mapping[str, Any] | None = None, tolerate: tuple[int, ...] = (),
+              stream: bool = False, read_timeout: float | None = None,
               **options: Any) -> Any:
-        """One API call with the timeout: its JSON, or None for a tolerated status."""
+        """One API call with the timeout: its JSON, or None for a tolerated status (stream:
+        the open response, to read as it comes; read_timeout: a longer wait for each read)."""
         group, noun, namespaced = _KINDS[kind]
         if not namespaced:
             method, scope = f"{verb}_{noun}", ()
@@ -150,9 +241,10 @@ class Kube:
             method, scope = f"{verb}_namespaced_{noun}", (namespace,)
         # The client's methods take ([name,] [namespace,] [body]) in that order.
         positional = [*([name] if name else []), *scope, *([obj] if obj is not None else [])]
+        timeout = self._timeout if read_timeout is None else (self._timeout[0], read_timeout)
         try:
             response = getattr(self._apis[group], method)(
-                *positional, _request_timeout=self._timeout, _preload_content=False, **options)
+                *positional, _request_timeout=timeout, _preload_content=False, **options)
         except ApiException as err:
             if err.status in tolerate:
                 return None
@@ -161,6 +253,8 @@ class Kube:
         except TransportError as err:
             metrics.kubernetes_error(verb, kind, 0)
             raise _unavailable("Kubernetes API is unreachable; retry") from err
+        if stream:
+            return response
         return json.loads(response.data or b"null")
 
 

@@ -1,17 +1,21 @@
 """list-stores: every store and its status, read from Kubernetes alone (no database).
 
 The gateway sends it store.list events directly and gets a store.list.result event back,
-and admin-password reveals (POST /admin-password), answered from the one-time Secret the
-reset Job left (lifecycle/owner_access.py). It is also the Broker's dead-letter sink: what
-could not be delivered is kept as an Event; and it hears the runner's lifecycle events
+answered from a watch cache of the objects the view is derived from (no API call in steady
+state; the view is derived again once an object changed, and at least every VIEW_MAX_AGE
+seconds, since its "stuck" verdicts depend on the time). Each gunicorn worker keeps its own
+cache. It also answers admin-password reveals (POST /admin-password), from the one-time
+Secret the reset Job left (lifecycle/owner_access.py). It is the Broker's dead-letter sink:
+what could not be delivered is kept as an Event; and it hears the runner's lifecycle events
 (POST /lifecycle), whose durations become the provisioning and deletion histograms.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -23,6 +27,7 @@ from storeplatform.app import accepted, add_function, authenticate, decode, func
 from storeplatform.events import new_event
 from storeplatform.kube import CONNECTION_SETTINGS, Kube, connect
 from storeplatform.lifecycle import cluster, owner_access
+from storeplatform.watchcache import Derived, WatchCache
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +43,38 @@ DEAD_LETTER_TRIGGERS = ("create-store", "delete-store", "reset-admin-password",
 SETTINGS = CONNECTION_SETTINGS | eventauth.SETTINGS | {
     "PLATFORM_NAMESPACE": contract.PLATFORM_NAMESPACE, "LOG_LEVEL": "INFO",
     # Who may send dead letters (empty: the Triggers that name list-stores as their sink).
-    "DEAD_LETTER_SENDERS": ""}
+    "DEAD_LETTER_SENDERS": "",
+    # The watch cache: the first sync's bound, how long it answers after losing track of
+    # the API server, how long one watch lasts before it is resumed.
+    "CACHE_SYNC_TIMEOUT": 10.0, "CACHE_MAX_STALE": 30.0, "WATCH_SECONDS": 300}
 GATEWAY_ACCOUNT = "storeplatform-gateway"
 
+View = Callable[[], bytes]
+# The view's "stuck" verdicts (status.STUCK_AFTER_SECONDS) depend on the time, not only on
+# the objects: it is derived again at least this often.
+VIEW_MAX_AGE = 5.0
 
-def answer(event: BaseCloudEvent, kube: Kube, platform_ns: str) -> BaseCloudEvent:
-    """Decode the list event, read the cluster, reply with the view."""
+
+def answer(event: BaseCloudEvent, view: View) -> BaseCloudEvent:
+    """Decode the list event, read the view (JSON), reply with it."""
     contract.validate_list_data(event.get_data())
-    view = cluster.view(cluster.read_state(kube, platform_ns))
+    return new_event(contract.LIST_RESULT, contract.LIST_SOURCE, None, view())
+
+
+def encoded_view(state: cluster.State) -> bytes:
+    """The view as the JSON the answer carries (encoded once per change of the cluster), and
+    the store gauges, which follow it."""
+    view = cluster.view(state)
     metrics.stores_by_status(view["stores"])
-    return new_event(contract.LIST_RESULT, contract.LIST_SOURCE, None, view)
+    return json.dumps(view).encode()
+
+
+def watch_cache(kube: Kube, settings: Mapping[str, Any]) -> WatchCache:
+    """The cache of every selection the view is derived from."""
+    return WatchCache(kube, cluster.selections(settings["PLATFORM_NAMESPACE"]),
+                      sync_timeout=float(settings["CACHE_SYNC_TIMEOUT"]),
+                      max_stale=float(settings["CACHE_MAX_STALE"]),
+                      watch_seconds=int(settings["WATCH_SECONDS"]))
 
 
 def reveal(event: BaseCloudEvent, kube: Kube, platform_ns: str) -> BaseCloudEvent:
@@ -74,7 +101,11 @@ def observe(event: BaseCloudEvent, seen: deque[str]) -> str:
 
 
 def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = None) -> Flask:
-    """The list-stores function (gunicorn 'storeplatform.list_stores:create_app()')."""
+    """The list-stores function (gunicorn 'storeplatform.list_stores:create_app()').
+
+    With its own connection the cache starts listing at once, so the first request finds it
+    warm; with verbs handed in (tests), on the first list event.
+    """
     settings = config.start(SETTINGS, overrides)
     verbs = kube or connect(settings)
     platform_ns = settings["PLATFORM_NAMESPACE"]
@@ -89,15 +120,23 @@ def create_app(overrides: Mapping[str, Any] | None = None, kube: Kube | None = N
     broker = eventauth.endpoint(keys, settings, "list-stores", [
         contract.trigger_sender(platform_ns, trigger) for trigger in DEAD_LETTER_TRIGGERS],
         settings["DEAD_LETTER_SENDERS"])
-    app = function_app("list-stores", (contract.LIST,),
-                       lambda event: answer(event, verbs, platform_ns), gateway)
+    cache = watch_cache(verbs, settings)
+    if kube is None:
+        cache.start()
+    view = Derived(cache, encoded_view, max_age=VIEW_MAX_AGE)
+    app = function_app("list-stores", (contract.LIST,), lambda event: answer(event, view),
+                       gateway)
+    app.extensions["watch_cache"] = cache
     add_function(app, "/admin-password", "list-stores", (contract.REVEAL_ADMIN_PASSWORD,),
                  lambda event: reveal(event, verbs, platform_ns), gateway)
     seen: deque[str] = deque(maxlen=1024)
     add_function(app, "/lifecycle", "list-stores", LIFECYCLE,
                  lambda event: observe(event, seen), lifecycle)
-    metrics.before_scrape(app, lambda: metrics.stores_by_status(
-        cluster.view(cluster.read_state(verbs, platform_ns))["stores"]))
+
+    def refresh_gauges() -> None:  # from the cache: a scrape makes no API call either
+        view()
+
+    metrics.before_scrape(app, refresh_gauges)
 
     @app.post("/dead-letter")
     def dead_letter():

@@ -4,6 +4,7 @@ list-stores, which answers a store.list event with the view.
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import Any
 
@@ -36,12 +37,14 @@ def publish(sink: str, event_type: str, store: str, data: dict[str, Any],
     return event.get_id()
 
 
-def list_view(list_url: str, timeout: float, token_file: str = "") -> Any:
+def list_view(list_url: str, timeout: float, token_file: str = "") -> bytes:
     """The data of list-stores' answer to a store.list event (sent with the OIDC token in
-    token_file, if any)."""
+    token_file, if any), as the JSON it came in: read from memory there, passed on here
+    without being decoded and encoded again."""
     event = new_event(contract.LIST, contract.GATEWAY_SOURCE, None, {})
+    token = read_token(token_file)
     try:
-        status, body, headers = send_event(list_url, event, timeout, read_token(token_file))
+        status, body, headers = send_event(list_url, event, timeout, token)
     except PlatformError as err:  # its words are about the Broker; this is list-stores
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             "list-stores is unreachable or failing, so the store list cannot "
@@ -49,7 +52,15 @@ def list_view(list_url: str, timeout: float, token_file: str = "") -> Any:
     if status >= 300:
         raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
                             f"list-stores answered HTTP {status}")
-    return parse_event(headers, body).get_data()
+    lowered = {key.lower(): value for key, value in headers.items()}
+    if (lowered.get("ce-type") == contract.LIST_RESULT
+            and lowered.get("content-type", "").split(";")[0].strip() == "application/json"):
+        return body  # binary mode: the body is the data
+    answer = parse_event(headers, body)
+    if answer.get_type() != contract.LIST_RESULT:
+        raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "list_unavailable",
+                            f"list-stores answered a {answer.get_type()} event")
+    return json.dumps(answer.get_data()).encode()
 
 
 def reveal_admin_password(list_url: str, store: str, reset_id: str, timeout: float,

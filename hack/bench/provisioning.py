@@ -1,122 +1,165 @@
-"""Benchmark: how fast the platform acknowledges, provisions, lists and deletes stores.
-
-Runs the real functions (as their own ServiceAccounts) against the local control plane,
-with real helm in runner Jobs (KWOK stands in for the pods). Prints numbers; asserts
-nothing. Usage: `make bench` or `python hack/bench/provisioning.py --stores 10`.
-"""
+"""Real creates on `make dev`: the gateway, the real Broker, create-store, runner Jobs with
+real helm (KWOK runs the store's pods). What it measures: acknowledgements, time to ready,
+stores per minute at a given concurrency, and the API server's load meanwhile."""
 
 from __future__ import annotations
 
-import argparse
+import http.client
 import json
-import statistics
-import tempfile
+import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 
-from cloudevents.core.bindings.http import to_binary_event
+from bench import apiserver, load
 
-import localkube
-from devstack import bootstrap
-from storeplatform import create_store, delete_store, list_stores
-from storeplatform.events import new_event
-
-ROOT = Path(__file__).resolve().parents[2]
-NS = "storeplatform"
+READY_TIMEOUT = 1800.0
+POLL = 0.5
 
 
-def summary(values: list[float]) -> str:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return (f"min {ordered[0]:8.1f}  median {statistics.median(ordered):8.1f}  "
-            f"p95 {p95:8.1f}  max {ordered[-1]:8.1f}")
-
-
-def encode(event_type: str, data: dict, _mode: str) -> tuple[dict[str, str], bytes]:
-    """A binary-mode CloudEvent, as the Broker delivers it."""
-    message = to_binary_event(new_event(event_type, "/bench", data.get("name"), data))
-    return message.headers, message.body
-
-
-def timed(call: Callable[[], object]) -> float:
+def post_create(gateway: str, name: str, auth: dict[str, str]) -> tuple[int, float]:
+    """POST /stores/{name} on a connection of its own: (status, milliseconds)."""
+    host, port = gateway.removeprefix("http://").split(":")
+    conn = http.client.HTTPConnection(host, int(port), timeout=120)
     started = time.perf_counter()
-    call()
-    return (time.perf_counter() - started) * 1000
+    try:
+        conn.request("POST", f"/stores/{name}", body=b'{"engine": "woocommerce"}',
+                     headers={"Content-Type": "application/json"} | auth)
+        response = conn.getresponse()
+        response.read()
+        return response.status, (time.perf_counter() - started) * 1000
+    finally:
+        conn.close()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--stores", type=int, default=10)
-    parser.add_argument("--list-calls", type=int, default=20)
-    args = parser.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-") as tmp:
-        state = Path(tmp)
-        started = time.perf_counter()
-        cluster = localkube.start(localkube.ClusterOptions(state_dir=state / "cluster"))
-        print(f"control plane ready in {time.perf_counter() - started:.1f} s")
-        try:
-            run(cluster, state, args.stores, args.list_calls)
-        finally:
-            localkube.stop(state / "cluster")
+class Watcher:
+    """Polls GET /stores and notes when each store first shows as ready (or failed)."""
+
+    def __init__(self, gateway: str, auth: dict[str, str]) -> None:
+        self.client = load.Client(gateway)
+        self.auth = auth
+        self.ready: dict[str, float] = {}
+        self.failed: dict[str, str] = {}
+
+    def poll(self) -> None:
+        status, body, _ = self.client.call("GET", "/stores", headers=self.auth)
+        if status != 200:
+            return
+        now = time.monotonic()
+        for store in json.loads(body)["stores"]:
+            if store["status"] == "ready":
+                self.ready.setdefault(store["name"], now)
+            elif store["status"] == "failed":
+                self.failed.setdefault(store["name"], store.get("reason") or "")
+
+    def wait(self, names: list[str], timeout: float = READY_TIMEOUT) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            self.poll()
+            if all(n in self.ready or n in self.failed for n in names):
+                return
+            time.sleep(POLL)
+        missing = [n for n in names if n not in self.ready and n not in self.failed]
+        raise RuntimeError(f"not ready after {timeout:.0f} s: {', '.join(missing)}")
 
 
-def run(cluster, state: Path, stores: int, list_calls: int) -> None:
-    admin = cluster.api_client()
-    bootstrap.apply(admin, bootstrap.platform_objects())
-    kubeconfigs = {fn: str(bootstrap.service_account_kubeconfig(
-        admin, Path(cluster.kubeconfig), NS, f"storeplatform-{fn}", state / f"{fn}.kc"))
-        for fn in ("create-store", "delete-store", "list-stores")}
-    runner = {"RUNNER_IMAGE": "storeplatform/helm-runner:dev", "LOG_LEVEL": "WARNING"}
-    create = create_store.create_app(runner | {
-        "KUBECONFIG": kubeconfigs["create-store"], "RUNNER_CHART_PATH": str(ROOT / "store-chart"),
-        "STORE_VALUES_PROFILE": "local"}).test_client()
-    delete = delete_store.create_app(runner | {"KUBECONFIG": kubeconfigs["delete-store"]}
-                                     ).test_client()
-    lister = list_stores.create_app({"KUBECONFIG": kubeconfigs["list-stores"],
-                                     "LOG_LEVEL": "WARNING"}).test_client()
+@dataclass
+class Batch:
+    """`concurrency` creates at once (or one after the other, each waiting for the last to
+    be ready, when concurrency is 1)."""
 
-    def listing() -> dict[str, dict]:
-        headers, body = encode("io.storeplatform.store.list", {}, "binary")
-        answer = lister.post("/", headers=headers, data=body)
-        return {s["name"]: s for s in json.loads(answer.data)["stores"]}
+    concurrency: int
+    names: list[str]
+    acks_ms: list[float] = field(default_factory=list)
+    to_ready_s: list[float] = field(default_factory=list)
+    seconds: float = 0.0
+    failed: dict[str, str] = field(default_factory=dict)
+    timed_out: int = 0  # answered 504 sink_timeout: sent, no answer in time (still applied?)
+    api_rate: float = 0.0  # requests per second the API server finished, over the batch
+    api_peak: float = 0.0  # the highest over any 5 s of it
+    apf_rejected: float = 0.0
+    list_ms: list[float] = field(default_factory=list)  # GET /stores meanwhile
 
-    names = [f"store-bench-{i}" for i in range(stores)]
-    acks, submitted = [], {}
-    for name in names:
-        headers, body = encode("io.storeplatform.store.create", {"name": name}, "binary")
-        acks.append(timed(lambda h=headers, b=body: create.post("/", headers=h, data=b)))
-        submitted[name] = time.perf_counter()
-    ready: dict[str, float] = {}
-    deadline = time.perf_counter() + 900
-    while len(ready) < stores and time.perf_counter() < deadline:
-        for name, store in listing().items():
-            if name in submitted and name not in ready and store["status"] == "ready":
-                ready[name] = time.perf_counter() - submitted[name]
-        time.sleep(0.5)
-    list_ms = [timed(listing) for _ in range(list_calls)]
-    gone_started = {}
-    for name in names:
-        headers, body = encode("io.storeplatform.store.delete", {"name": name}, "binary")
-        delete.post("/", headers=headers, data=body)
-        gone_started[name] = time.perf_counter()
-    gone: dict[str, float] = {}
-    deadline = time.perf_counter() + 900
-    while len(gone) < stores and time.perf_counter() < deadline:
-        present = listing()
-        for name in names:
-            if name not in present and name not in gone:
-                gone[name] = time.perf_counter() - gone_started[name]
-        time.sleep(0.5)
-
-    print(f"stores: {stores} created back to back, {len(ready)} ready, {len(gone)} deleted")
-    print(f"create-store acknowledgement (ms)      {summary(acks)}")
-    if ready:
-        print(f"create event -> ready (s)              {summary(list(ready.values()))}")
-    print(f"list-stores, {stores:3d} stores (ms)        {summary(list_ms)}")
-    if gone:
-        print(f"delete event -> gone from the list (s) {summary(list(gone.values()))}")
+    @property
+    def stores_per_minute(self) -> float:
+        return 60 * len(self.names) / self.seconds
 
 
-if __name__ == "__main__":
-    main()
+def run_batch(gateway: str, auth: dict[str, str], admin, concurrency: int,
+              names: list[str]) -> Batch:
+    """The batch through the gateway (auth: its Authorization header)."""
+    batch = Batch(concurrency, names)
+    watcher = Watcher(gateway, auth)
+    sampling = _Sampling(admin, gateway, auth)
+    submitted: dict[str, float] = {}
+    started = time.monotonic()
+    sampling.start()
+    try:
+        def one(name: str) -> tuple[int, float]:
+            submitted[name] = time.monotonic()
+            return post_create(gateway, name, auth)
+
+        if concurrency == 1:
+            answers = []
+            for name in names:
+                answers.append(one(name))
+                watcher.wait([name])
+        else:
+            with ThreadPoolExecutor(concurrency) as pool:
+                answers = list(pool.map(one, names))
+            watcher.wait(names)  # a 504 may still be applied: it is waited for too
+    finally:
+        sampling.stop()
+    unexpected = {status for status, _ in answers} - {202, 504}
+    if unexpected:
+        raise RuntimeError(f"creates answered HTTP {sorted(unexpected)}")
+    batch.acks_ms = [took for _, took in answers]
+    batch.timed_out = sum(status == 504 for status, _ in answers)
+    ends = [watcher.ready[n] for n in names if n in watcher.ready]
+    batch.seconds = (max(ends) if ends else time.monotonic()) - started
+    batch.to_ready_s = [watcher.ready[n] - submitted[n] for n in names if n in watcher.ready]
+    batch.failed = {n: watcher.failed[n] for n in names if n in watcher.failed}
+    batch.api_rate, batch.api_peak, batch.apf_rejected = sampling.api()
+    batch.list_ms = sampling.list_ms
+    return batch
+
+
+class _Sampling:
+    """Meanwhile: the API server's counters every 5 s, and GET /stores 4 times a second."""
+
+    def __init__(self, admin, gateway: str, auth: dict[str, str]) -> None:
+        self.admin, self.gateway, self.auth = admin, gateway, auth
+        self.samples: list[apiserver.Sample] = []
+        self.list_ms: list[float] = []
+        self._stop = threading.Event()
+        self._threads = [threading.Thread(target=self._every, args=(5.0, self._metrics)),
+                         threading.Thread(target=self._every, args=(0.25, self._list))]
+        self._client = load.Client(gateway)
+
+    def _every(self, seconds: float, action: Callable[[], None]) -> None:
+        while not self._stop.is_set():
+            action()
+            self._stop.wait(seconds)
+
+    def _metrics(self) -> None:
+        self.samples.append(apiserver.sample(self.admin))
+
+    def _list(self) -> None:
+        self.list_ms.append(self._client.call("GET", "/stores", headers=self.auth)[2])
+
+    def start(self) -> None:
+        for thread in self._threads:
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(30)
+        self._metrics()
+
+    def api(self) -> tuple[float, float, float]:
+        first, last = self.samples[0], self.samples[-1]
+        peak = max((b.rate(a) for a, b in zip(self.samples, self.samples[1:], strict=False)),
+                   default=0.0)
+        return last.rate(first), peak, last.rejected - first.rejected

@@ -21,5 +21,5 @@ dev: venv ## the whole platform on 127.0.0.1: control plane, Knative Eventing, f
 	$(PY) -m devstack
 
 .PHONY: bench
-bench: venv ## benchmark: create ack, time to ready, list and delete on the local control plane
-	$(PY) hack/bench/provisioning.py --stores $${STORES:-10}
+bench: venv ## every performance figure in one run, as ratios (docs/benchmarks.md); BENCH_ARGS=--help
+	$(PY) -m bench $(BENCH_ARGS)

@@ -8,6 +8,7 @@ pod is run for real by the local job executor, as the runner ServiceAccount.
 from __future__ import annotations
 
 import base64
+import functools
 import json
 import subprocess
 import time
@@ -57,13 +58,15 @@ class Platform:
                                         "RUNNER_IMAGE": RUNNER["RUNNER_IMAGE"]} | DIRECT
                                        ).test_client()
 
+    @functools.cached_property
     def list_app(self):
+        """One list-stores for the module, as one runs in the cluster (it keeps a watch cache)."""
         return list_stores.create_app({"KUBECONFIG": self.kubeconfigs["list-stores"]} | DIRECT
                                       ).test_client()
 
     def stores(self) -> dict[str, dict]:
         headers, body = encode("io.storeplatform.store.list", {}, "binary")
-        response = self.list_app().post("/", headers=headers, data=body)
+        response = self.list_app.post("/", headers=headers, data=body)
         assert response.status_code == 200, response.data
         return {s["name"]: s for s in json.loads(response.data)["stores"]}
 
@@ -84,7 +87,10 @@ class Platform:
 
 @pytest.fixture(scope="module")
 def platform(cluster, tmp_path_factory):
-    return Platform(cluster, tmp_path_factory.mktemp("platform"))
+    made = Platform(cluster, tmp_path_factory.mktemp("platform"))
+    yield made
+    if "list_app" in vars(made):  # its watch cache ends with the module, not the cluster
+        made.list_app.application.extensions["watch_cache"].stop()
 
 
 def send(app, event_type, data, mode="binary", event_id=None):

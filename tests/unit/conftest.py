@@ -1,8 +1,11 @@
+import socket
+import threading
+
 import pytest
 from cloudevents.core.bindings.http import to_binary_event
 from werkzeug.wrappers import Response
 
-from storeplatform import config
+from storeplatform import config, watchcache
 from storeplatform.events import new_event
 from storeplatform.lifecycle import deprovision, provision
 from tests.helpers import Recorder, receiving
@@ -34,6 +37,14 @@ def open_harness(monkeypatch):
 @pytest.fixture
 def untouchable():
     return Untouchable()
+
+
+@pytest.fixture(autouse=True)
+def _stop_watch_caches():
+    """A list-stores app made in a test keeps watching the fake verbs: end its threads."""
+    yield
+    for cache in watchcache.caches():
+        cache.stop()
 
 
 @pytest.fixture
@@ -70,3 +81,29 @@ def lister():
     """A real HTTP receiver on 127.0.0.1 standing in for list-stores."""
     with receiving(Recorder(list_reply)) as recorder:
         yield recorder
+
+
+@pytest.fixture
+def silent_server():
+    """A server on 127.0.0.1 that accepts connections and never answers."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(16)
+    held, stop = [], threading.Event()
+
+    def accept():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                held.append(listener.accept()[0])
+            except TimeoutError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    stop.set()
+    thread.join(5)
+    for conn in held:
+        conn.close()
+    listener.close()

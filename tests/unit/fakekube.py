@@ -5,15 +5,22 @@ a missing object is None, delete of a missing one (or of another uid or resource
 no-op, an object with finalizers is only marked for deletion, patch merges (None removes a
 key), every write gives the object a new resourceVersion and a replace carrying another version
 than the stored one is refused (RETRY_LATER kubernetes_conflict, as Kube makes of a 409).
+
+list_versioned and watch serve the watch cache: a watch reports what changed in `objects`
+since the version it started from (it looks every few milliseconds); expire_watches() and
+break_watches() make the faults a real API server gives (410 Gone, a dropped connection).
 """
 
 from __future__ import annotations
 
 import copy
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from storeplatform.errors import Kind, PlatformError
+from storeplatform.kube import Expired, Selection
 
 Key = tuple[str, str | None, str]
 
@@ -71,6 +78,11 @@ class FakeKube:
         self.calls: list[tuple[str, str, str | None]] = []
         self._serial = 0
         self._versions = 0
+        # the watch side: what each watch version saw, and the faults to give
+        self._seen: dict[str, dict[Key, dict[str, Any]]] = {}
+        self._watch_versions = 0
+        self._faults: dict[str, int] = {"expired": 0, "broken": 0}
+        self.refuse_lists = False
 
     # ---------------------------------------------------------------- the verbs
     def create_or_keep(self, obj: Mapping[str, Any]) -> dict[str, Any] | None:
@@ -158,7 +170,42 @@ class FakeKube:
                 if k == kind and (namespace is None or ns == namespace)
                 and _selected(obj, labels, fields)]
 
+    def list_versioned(self, selection: Selection) -> tuple[list[dict[str, Any]], str]:
+        self.calls.append(("list", selection.kind, selection.namespace))
+        if self.refuse_lists:
+            raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "kubernetes_unavailable", "refused")
+        matching = self._matching(selection)
+        version = self._watch_version(matching)
+        return [copy.deepcopy(obj) for obj in matching.values()], version
+
+    def watch(self, selection: Selection, resource_version: str, seconds: int) -> FakeWatch:
+        self.calls.append(("watch", selection.kind, selection.namespace))
+        if resource_version not in self._seen:
+            raise Expired(f"version {resource_version} is not kept")
+        return FakeWatch(self, selection, resource_version, seconds)
+
     # ---------------------------------------------------------------- for the tests
+    def expire_watches(self) -> None:
+        """Every open watch ends with 410 Gone, and no version seen so far can be watched."""
+        self._seen.clear()
+        self._faults["expired"] += 1
+
+    def break_watches(self) -> None:
+        """Every open watch loses its connection."""
+        self._faults["broken"] += 1
+
+    def _matching(self, selection: Selection) -> dict[Key, dict[str, Any]]:
+        return {key: obj for key, obj in list(self.objects.items())  # taken at once: the
+                if key[0] == selection.kind                             # test thread writes
+                and (selection.namespace is None or key[1] == selection.namespace)
+                and _selected(obj, selection.labels, selection.fields)}
+
+    def _watch_version(self, seen: Mapping[Key, dict[str, Any]]) -> str:
+        self._watch_versions += 1
+        version = f"w{self._watch_versions}"
+        self._seen[version] = {key: copy.deepcopy(obj) for key, obj in seen.items()}
+        return version
+
     def add(self, obj: Mapping[str, Any], name: str | None = None) -> dict[str, Any]:
         """Put an object in place as the API server would store it (uid, creation time)."""
         stored = copy.deepcopy(dict(obj))
@@ -192,3 +239,42 @@ class FakeKube:
         self._serial += 1
         n = self._serial
         return f"2026-01-01T{n // 3600:02d}:{n // 60 % 60:02d}:{n % 60:02d}Z"
+
+
+class FakeWatch:
+    """The changes of one selection after a version, as watch events with a new version."""
+
+    POLL = 0.005
+
+    def __init__(self, kube: FakeKube, selection: Selection, version: str,
+                 seconds: float) -> None:
+        self._kube, self._selection = kube, selection
+        self._seen = dict(kube._seen[version])
+        self._until = time.monotonic() + seconds
+        self._faults = dict(kube._faults)
+        self._closed = threading.Event()
+
+    def __iter__(self) -> Iterator[tuple[str, dict[str, Any]]]:
+        while not self._closed.is_set() and time.monotonic() < self._until:
+            if self._kube._faults["expired"] != self._faults["expired"]:
+                raise Expired("too old resource version")
+            if self._kube._faults["broken"] != self._faults["broken"]:
+                raise PlatformError(Kind.UPSTREAM_UNAVAILABLE, "kubernetes_unavailable",
+                                    "watch connection broke")
+            now = self._kube._matching(self._selection)
+            changes = [("DELETED", self._seen[k]) for k in self._seen if k not in now]
+            changes += [("ADDED" if k not in self._seen else "MODIFIED", obj)
+                        for k, obj in now.items() if self._seen.get(k) != obj]
+            for event_type, obj in changes:
+                key = (obj["kind"], obj["metadata"].get("namespace"), obj["metadata"]["name"])
+                if event_type == "DELETED":
+                    del self._seen[key]
+                else:
+                    self._seen[key] = copy.deepcopy(obj)
+                event = copy.deepcopy(obj)
+                event["metadata"]["resourceVersion"] = self._kube._watch_version(self._seen)
+                yield event_type, event
+            self._closed.wait(self.POLL)
+
+    def close(self) -> None:
+        self._closed.set()

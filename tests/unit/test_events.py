@@ -4,7 +4,7 @@ import pytest
 
 from storeplatform import events
 from storeplatform.errors import Kind, PlatformError
-from tests.helpers import MODES, encode
+from tests.helpers import MODES, encode, free_port
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -43,3 +43,19 @@ def test_an_event_response_is_binary_mode():
 def test_only_http_receivers():
     with pytest.raises(ValueError, match="http"):
         events.send_event("file:///etc/passwd", events.new_event("t", "/s", None, {}), 1.0)
+
+
+def test_a_receiver_that_never_answers_is_a_timeout_that_may_still_apply(silent_server):
+    """Knative's channel answers only once the subscriber did: no answer is not "nothing"."""
+    with pytest.raises(PlatformError) as err:
+        events.send_event(silent_server, events.new_event("t", "/s", None, {}), 0.3)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_TIMEOUT, "sink_timeout")
+    assert "may still be applied" in err.value.message and "safe" in err.value.message
+
+
+def test_a_closed_port_is_unavailable_and_nothing_was_changed():
+    with pytest.raises(PlatformError) as err:
+        events.send_event(f"http://127.0.0.1:{free_port()}/",
+                          events.new_event("t", "/s", None, {}), 1.0)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "sink_unavailable")
+    assert "nothing was changed" in err.value.message

@@ -104,6 +104,23 @@ def test_unknown_path_is_a_json_404(client):
     assert error_of(response)["code"] == "not_found"
 
 
+@pytest.mark.parametrize(("broker_is", "status", "code", "says"), [
+    ("silent", 504, "sink_timeout", "may still be applied"),
+    ("closed", 503, "sink_unavailable", "nothing was changed"),
+])
+@pytest.mark.parametrize("method", ["post", "delete"])
+def test_a_broker_that_does_not_answer(silent_server, lister, broker_is, status, code, says,
+                                       method):
+    """Sent but no answer: 504, it may still happen (retrying is safe); not sent: 503."""
+    sink = silent_server if broker_is == "silent" else f"http://127.0.0.1:{free_port()}/"
+    client = gateway.create_app({"K_SINK": sink, "LIST_URL": lister.url,
+                                 "EVENT_TIMEOUT": 0.3}).test_client()
+    response = getattr(client, method)("/stores/store-a", data=b"",
+                                       content_type="application/json")
+    assert response.status_code == status
+    assert error_of(response)["code"] == code and says in error_of(response)["message"]
+
+
 @pytest.mark.parametrize("missing", ["K_SINK", "LIST_URL"])
 def test_missing_required_setting_fails_at_start(monkeypatch, missing):
     settings = {"K_SINK": "http://127.0.0.1:1/", "LIST_URL": "http://127.0.0.1:1/"}

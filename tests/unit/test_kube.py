@@ -3,9 +3,12 @@
 The verbs against the real API server: tests/integration/test_kube.py.
 """
 
+import contextlib
 import json
 import socket
 import threading
+import time
+import urllib.parse
 
 import pytest
 from werkzeug.wrappers import Response
@@ -171,32 +174,6 @@ def test_an_unreachable_api_server_is_a_503_the_broker_retries(tmp_path):
     assert error_of(response)["code"] == "kubernetes_unavailable"
 
 
-@pytest.fixture
-def silent_server():
-    """A server on 127.0.0.1 that accepts connections and never answers."""
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen(16)
-    held, stop = [], threading.Event()
-
-    def accept():
-        listener.settimeout(0.1)
-        while not stop.is_set():
-            try:
-                held.append(listener.accept()[0])
-            except TimeoutError:
-                continue
-
-    thread = threading.Thread(target=accept, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{listener.getsockname()[1]}"
-    stop.set()
-    thread.join(5)
-    for conn in held:
-        conn.close()
-    listener.close()
-
-
 EVERY_VERB = {
     "create_or_keep": lambda k: k.create_or_keep(JOB),
     "create_or_replace": lambda k: k.create_or_replace(
@@ -232,3 +209,107 @@ def test_every_verb_gives_up_after_its_timeout(tmp_path, silent_server, verb):
     thread.join(15)  # far above 2 attempts x 0.3 s: only a call without a timeout hangs here
     assert not thread.is_alive(), f"{verb} has no timeout"
     assert outcome == [Kind.UPSTREAM_UNAVAILABLE]
+
+
+def test_a_versioned_list_reads_every_page(api):
+    verbs, recorder = api
+    pages = iter([{"items": [{"n": 1}], "metadata": {"continue": "t-1"}},
+                  {"items": [{"n": 2}], "metadata": {"resourceVersion": "42"}}])
+    recorder.reply = lambda _req: Response(json.dumps(next(pages)),
+                                           content_type="application/json")
+    items, version = verbs.list_versioned(kube.Selection("Pod", "ns", labels="a=b"))
+    assert (items, version) == ([{"n": 1}, {"n": 2}], "42")
+    first, second = (urllib.parse.parse_qs(r["query"]) for r in recorder.requests)
+    assert first == {"labelSelector": ["a=b"], "limit": ["500"]}
+    assert second["continue"] == ["t-1"]
+
+
+def test_a_list_whose_pages_expired_is_expired(api):
+    verbs, recorder = api
+    recorder.reply = status_reply(410, "continue token expired")
+    with pytest.raises(kube.Expired):
+        verbs.list_versioned(kube.Selection("Pod", "ns"))
+
+
+def watch_lines(*events):
+    body = "".join(json.dumps(e) + "\n" for e in events)
+    return lambda _req: Response(body, content_type="application/json")
+
+
+def test_a_watch_yields_its_events_and_asks_for_bookmarks(api):
+    verbs, recorder = api
+    recorder.reply = watch_lines(
+        {"type": "ADDED", "object": {"metadata": {"name": "a", "resourceVersion": "5"}}},
+        {"type": "BOOKMARK", "object": {"metadata": {"resourceVersion": "9"}}})
+    events = list(verbs.watch(kube.Selection("Namespace", labels="x=y"), "4", 30))
+    assert [t for t, _ in events] == ["ADDED", "BOOKMARK"]
+    query = urllib.parse.parse_qs(recorder.requests[-1]["query"])
+    assert query == {"watch": ["True"], "resourceVersion": ["4"],  # as the client spells it
+                     "allowWatchBookmarks": ["True"], "timeoutSeconds": ["30"],
+                     "labelSelector": ["x=y"]}
+
+
+def test_a_410_in_the_stream_or_as_the_answer_is_expired(api):
+    verbs, recorder = api
+    recorder.reply = watch_lines({"type": "ERROR", "object": {
+        "kind": "Status", "code": 410, "reason": "Expired",
+        "message": "too old resource version: 1 (262)"}})
+    with pytest.raises(kube.Expired, match="too old"):
+        list(verbs.watch(kube.Selection("Namespace"), "1", 30))
+    recorder.reply = status_reply(410, "gone")
+    with pytest.raises(kube.Expired):
+        verbs.watch(kube.Selection("Namespace"), "1", 30)
+
+
+@contextlib.contextmanager
+def raw_http(then):
+    """A server on 127.0.0.1 that reads one request, starts a chunked 200 answer, and
+    leaves the rest to `then(conn)`: what the API server does, short of ending well."""
+    listener = socket.create_server(("127.0.0.1", 0))
+
+    def serve_one():
+        conn, _ = listener.accept()
+        conn.recv(65536)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                     b"Transfer-Encoding: chunked\r\n\r\n")
+        then(conn)
+
+    threading.Thread(target=serve_one, daemon=True).start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}"
+    finally:
+        listener.close()
+
+
+def test_a_watch_cut_off_mid_line_is_unavailable(tmp_path):
+    def cut_off(conn):
+        part = b'{"type": "ADDED", "obj'
+        conn.sendall(b"%x\r\n%s\r\n" % (len(part), part))
+        conn.close()
+
+    with raw_http(cut_off) as url:
+        verbs = kube.connect({"KUBECONFIG": kubeconfig(tmp_path, url), "KUBE_TIMEOUT": 5.0})
+        with pytest.raises(PlatformError) as err:
+            list(verbs.watch(kube.Selection("Namespace"), "1", 30))
+    assert err.value.kind is Kind.UPSTREAM_UNAVAILABLE
+
+
+def test_closing_a_watch_wakes_its_reader(tmp_path):
+    """The server keeps the watch open and silent; close() from another thread ends it."""
+    held = threading.Event()
+    with raw_http(lambda conn: held.wait(10)) as url:
+        verbs = kube.connect({"KUBECONFIG": kubeconfig(tmp_path, url), "KUBE_TIMEOUT": 5.0})
+        stream = verbs.watch(kube.Selection("Namespace"), "1", 300)
+        ended = threading.Event()
+
+        def read():
+            with contextlib.suppress(PlatformError):
+                list(stream)
+            ended.set()
+
+        threading.Thread(target=read, daemon=True).start()
+        time.sleep(0.2)
+        assert not ended.is_set()
+        stream.close()
+        assert ended.wait(5)
+        held.set()

@@ -1,6 +1,7 @@
 """list-stores: the list event answered with a store.list.result event; the dead-letter sink."""
 
 import base64
+import time
 from datetime import UTC, datetime
 
 import pytest
@@ -13,6 +14,12 @@ from tests.helpers import MODES, encode, error_of
 
 def client(kube):
     return list_stores.create_app({}, kube=kube).test_client()
+
+
+def listed(response) -> dict:
+    assert response.status_code == 200, response.data
+    return from_http_event(HTTPMessage(headers=dict(response.headers),
+                                       body=response.data)).get_data()
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -53,6 +60,33 @@ def test_a_dead_letter_that_is_no_store_event_is_400(untouchable):
     assert (response.status_code, error_of(response)["code"]) == (400, "unexpected_event_type")
 
 
+def test_lists_are_answered_from_memory_once_the_cache_is_synced(fake_kube):
+    """Steady state: no API call per list event; a change shows in the next answer."""
+    fake_kube.add(manifests.namespace("store-a", "woocommerce", datetime.now(UTC)))
+    app = client(fake_kube)
+    headers, body = encode("io.storeplatform.store.list", {}, "binary")
+    assert [s["name"] for s in listed(app.post("/", headers=headers, data=body))["stores"]] \
+        == ["store-a"]
+    calls = len(fake_kube.calls)
+    for _ in range(20):
+        app.post("/", headers=headers, data=body)
+    assert fake_kube.calls[calls:] == []
+    fake_kube.add(manifests.namespace("store-b", "woocommerce", datetime.now(UTC)))
+    deadline = time.monotonic() + 5
+    while len(listed(app.post("/", headers=headers, data=body))["stores"]) < 2:
+        assert time.monotonic() < deadline, "the new namespace never showed"
+        time.sleep(0.01)
+    assert {call[0] for call in fake_kube.calls[calls:]} <= {"watch"}
+
+
+def test_a_cache_that_cannot_sync_answers_503(fake_kube):
+    fake_kube.refuse_lists = True
+    app = list_stores.create_app({"CACHE_SYNC_TIMEOUT": 0.2}, kube=fake_kube)
+    headers, body = encode("io.storeplatform.store.list", {}, "binary")
+    response = app.test_client().post("/", headers=headers, data=body)
+    assert (response.status_code, error_of(response)["code"]) == (503, "cache_not_synced")
+
+
 # ---------------------------------------------------------------- issue 15
 
 
@@ -89,7 +123,10 @@ def test_the_list_sets_the_stores_gauge_and_a_scrape_refreshes_it(fake_kube):
     app.post("/", headers=headers, data=body)
     assert sample("storeplatform_stores", status="provisioning") == 1
     fake_kube.add(manifests.namespace("store-b", "woocommerce", datetime.now(UTC)))
-    assert b'storeplatform_stores{status="provisioning"} 2.0' in app.get("/metrics").data
+    deadline = time.monotonic() + 5  # the scrape reads the watch cache, which sees it soon
+    while b'storeplatform_stores{status="provisioning"} 2.0' not in app.get("/metrics").data:
+        assert time.monotonic() < deadline, "the scrape never counted the new store"
+        time.sleep(0.01)
 
 
 def test_dead_letters_are_counted_by_type(fake_kube):

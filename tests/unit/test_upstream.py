@@ -1,10 +1,14 @@
 """The gateway's upstreams over real HTTP on 127.0.0.1: the Broker and list-stores."""
 
+import json
+
 import pytest
+from cloudevents.core.bindings.http import to_structured_event
 from werkzeug.wrappers import Response
 
 from storeplatform import upstream
 from storeplatform.errors import Kind, PlatformError
+from storeplatform.events import new_event
 from tests.helpers import Recorder, free_port, received_event, serve
 from tests.unit.conftest import STORES
 
@@ -39,9 +43,43 @@ def test_an_unreachable_broker_is_unavailable_and_says_nothing_changed():
     assert "nothing was changed" in err.value.message
 
 
+def test_a_broker_that_takes_the_event_but_never_answers_is_a_timeout(silent_server):
+    with pytest.raises(PlatformError) as err:
+        upstream.publish(silent_server, "io.storeplatform.store.create", "store-a", {}, 0.3)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_TIMEOUT, "sink_timeout")
+
+
+@pytest.mark.parametrize("where", ["silent", "closed"])
+def test_a_list_stores_that_does_not_answer_is_list_unavailable(silent_server, where):
+    url = silent_server if where == "silent" else f"http://127.0.0.1:{free_port()}/"
+    with pytest.raises(PlatformError) as err:
+        upstream.list_view(url, 0.3)
+    assert (err.value.kind, err.value.code) == (Kind.UPSTREAM_UNAVAILABLE, "list_unavailable")
+    assert "list-stores" in err.value.message
+
+
 def test_list_view_is_the_data_of_list_stores_answer(lister):
-    assert upstream.list_view(lister.url, 5.0) == STORES
+    assert json.loads(upstream.list_view(lister.url, 5.0)) == STORES
     assert received_event(lister).get_type() == "io.storeplatform.store.list"
+
+
+def structured_reply(event_type):
+    def reply(_request):
+        message = to_structured_event(new_event(event_type, "/t", None, STORES))
+        return Response(message.body, status=200, headers=message.headers)
+    return reply
+
+
+def test_a_structured_answer_is_read_for_its_data():
+    with serve(Recorder(structured_reply("io.storeplatform.store.list.result"))) as url:
+        assert json.loads(upstream.list_view(url, 5.0)) == STORES
+
+
+def test_an_answer_that_is_no_list_result_is_list_unavailable():
+    with serve(Recorder(structured_reply("io.example.other"))) as url, \
+            pytest.raises(PlatformError) as err:
+        upstream.list_view(url, 5.0)
+    assert err.value.code == "list_unavailable"
 
 
 @pytest.mark.parametrize("status", [400, 404])
