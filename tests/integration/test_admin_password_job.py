@@ -31,13 +31,15 @@ NS = "storeplatform"
 
 @pytest.fixture(scope="module")
 def platform(cluster, tmp_path_factory):
-    return Platform(cluster, tmp_path_factory.mktemp("reset"))
+    made = Platform(cluster, tmp_path_factory.mktemp("reset"))
+    yield made
+    made.close()
 
 
 def reveal(platform: Platform, store: str, reset_id: str) -> dict:
     headers, body = encode(contract.REVEAL_ADMIN_PASSWORD, {"name": store, "id": reset_id},
                            "binary")
-    response = platform.list_app().post("/admin-password", headers=headers, data=body)
+    response = platform.list_app.post("/admin-password", headers=headers, data=body)
     assert response.status_code == 200, response.data
     return from_http_event(HTTPMessage(headers=dict(response.headers),
                                        body=response.data)).get_data()

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def platform(cluster, tmp_path_factory):
-    return Platform(cluster, tmp_path_factory.mktemp("capacity"))
+    made = Platform(cluster, tmp_path_factory.mktemp("capacity"))
+    yield made
+    made.close()
 
 
 def settled_store_count(core: client.CoreV1Api, timeout: float = 180.0) -> int:

@@ -64,6 +64,11 @@ class Platform:
         return list_stores.create_app({"KUBECONFIG": self.kubeconfigs["list-stores"]} | DIRECT
                                       ).test_client()
 
+    def close(self) -> None:
+        """Stop the list-stores watch cache, if one was started (it ends with its user)."""
+        if "list_app" in vars(self):
+            self.list_app.application.extensions["watch_cache"].stop()
+
     def stores(self) -> dict[str, dict]:
         headers, body = encode("io.storeplatform.store.list", {}, "binary")
         response = self.list_app.post("/", headers=headers, data=body)
@@ -89,8 +94,7 @@ class Platform:
 def platform(cluster, tmp_path_factory):
     made = Platform(cluster, tmp_path_factory.mktemp("platform"))
     yield made
-    if "list_app" in vars(made):  # its watch cache ends with the module, not the cluster
-        made.list_app.application.extensions["watch_cache"].stop()
+    made.close()
 
 
 def send(app, event_type, data, mode="binary", event_id=None):

@@ -52,8 +52,9 @@ def body_logger_would_leak(admin, name: str, values: dict[str, str]) -> bool:
     return found
 
 
-def test_a_debug_create_writes_no_credential_to_any_log(cluster, tmp_path, caplog):
+def test_a_debug_create_writes_no_credential_to_any_log(cluster, tmp_path, caplog, request):
     platform = Platform(cluster, tmp_path)
+    request.addfinalizer(platform.close)
     name = "store-debug-logs"
     caplog.set_level(logging.DEBUG)  # the root logger and everything under it
     app = create_store.create_app(RUNNER | {"KUBECONFIG": platform.kubeconfigs["create-store"],
