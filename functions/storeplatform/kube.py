@@ -47,6 +47,10 @@ _KINDS: dict[str, tuple[str, str, bool]] = {
 LIST_PAGE = 500
 
 
+# The code of a call refused because the object changed (or went) since it was read.
+CONFLICT = "kubernetes_conflict"
+
+
 class Expired(Exception):
     """410 Gone: the resource version a watch or a paged list continued from is compacted
     away; only a new list can say what stands now."""
@@ -273,7 +277,7 @@ def _api_error(err: ApiException, what: str) -> PlatformError:
     if status == 429 or status >= 500:
         return _unavailable(f"Kubernetes API answered {status}; retry")
     if status in (404, 409):  # the object changed under us; the next delivery sees it anew
-        return PlatformError(Kind.RETRY_LATER, "kubernetes_conflict",
+        return PlatformError(Kind.RETRY_LATER, CONFLICT,
                              f"{what} answered {status} (changed meanwhile); retry")
     log.warning("%s: Kubernetes API answered %s %s", what, status, err.reason)
     return PlatformError(Kind.MISCONFIGURED, "kubernetes_rejected",

@@ -15,9 +15,9 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from storeplatform import contract
+from storeplatform import contract, fanout
 from storeplatform.errors import Kind, PlatformError
-from storeplatform.kube import Kube
+from storeplatform.kube import CONFLICT, Kube, Obj
 
 SETTINGS: dict[str, Any] = {"MAX_STORES": 20}
 CLAIM_SECONDS = 300  # a claim whose namespace never came (a crash in between) lapses
@@ -34,17 +34,18 @@ def places(claims: Mapping[str, str], existing: set[str], now: float) -> dict[st
 
 
 def claim(kube: Kube, store: str, settings: Mapping[str, Any],
-          clock: Callable[[], float] = time.time) -> None:
-    """Take a place for a new store, or LIMIT_REACHED when MAX_STORES are held."""
+          clock: Callable[[], float] = time.time) -> Obj | None:
+    """Take a place for a new store, or LIMIT_REACHED when MAX_STORES are held. The
+    ConfigMap as written (fulfil writes on it), or None when the store held a place."""
     cap, platform_ns = int(settings["MAX_STORES"]), settings["PLATFORM_NAMESPACE"]
-    standing = kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP, platform_ns)
-    existing = {ns["metadata"]["name"] for ns in
-                kube.list_items("Namespace", labels=contract.MANAGED_SELECTOR)
-                if contract.manages(ns)}
+    standing, namespaces = fanout.all_of(
+        lambda: kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP, platform_ns),
+        lambda: kube.list_items("Namespace", labels=contract.MANAGED_SELECTOR))
+    existing = {ns["metadata"]["name"] for ns in namespaces if contract.manages(ns)}
     now = clock()
     held = places((standing or {}).get("data") or {}, existing, now)
     if store in held:
-        return
+        return None
     if len(held) >= cap:
         raise PlatformError(Kind.LIMIT_REACHED, "store_limit_reached",
                             f"the platform already runs its maximum of {cap} stores; "
@@ -56,22 +57,31 @@ def claim(kube: Kube, store: str, settings: Mapping[str, Any],
         "data": held | {store: str(int(now))},
     }
     if standing is None:
-        if kube.create_or_keep(config_map) is None:  # another claim made it first
+        made = kube.create_or_keep(config_map)
+        if made is None:  # another claim made it first
             raise _concurrent()
-        return
+        return made
     config_map["metadata"]["resourceVersion"] = standing["metadata"]["resourceVersion"]
-    kube.replace(config_map)
+    return kube.replace(config_map)
 
 
-def fulfil(kube: Kube, store: str, settings: Mapping[str, Any]) -> None:
+def fulfil(kube: Kube, store: str, settings: Mapping[str, Any],
+           claimed: Obj | None = None) -> None:
     """The store's namespace is made: its place is MADE, so that it is freed as soon as the
-    namespace is gone (a mere claim would hold it for CLAIM_SECONDS)."""
-    standing = kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP,
-                                 settings["PLATFORM_NAMESPACE"])
+    namespace is gone (a mere claim would hold it for CLAIM_SECONDS). With the ConfigMap
+    claim wrote, no read: it is written at that version, and read again only if another
+    claim changed it since."""
+    standing = claimed or kube.read_or_none("ConfigMap", contract.STORES_CONFIG_MAP,
+                                            settings["PLATFORM_NAMESPACE"])
     data = (standing or {}).get("data") or {}
     if standing is None or data.get(store, MADE) == MADE:
         return
-    kube.replace(standing | {"data": data | {store: MADE}})  # at the version read
+    try:
+        kube.replace(standing | {"data": data | {store: MADE}})  # at the version read
+    except PlatformError as err:
+        if claimed is None or err.code != CONFLICT:
+            raise
+        fulfil(kube, store, settings)
 
 
 def _concurrent() -> PlatformError:

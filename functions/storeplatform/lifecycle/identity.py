@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from storeplatform import contract, manifests
+from storeplatform import contract, fanout, manifests
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.kube import Kube
 
@@ -20,7 +20,12 @@ def ensure(kube: Kube, store: str, namespace: Mapping[str, Any], platform_ns: st
     rather than handing the new store an identity that vanishes under its Job.
     """
     account = manifests.runner_service_account(store, platform_ns, namespace)
-    if kube.create_or_keep(account) is None:
+    # The RoleBinding names the account; RBAC needs no account to bind it: both at once.
+    made, _ = fanout.all_of(
+        lambda: kube.create_or_keep(account),
+        lambda: kube.create_or_keep(manifests.runner_role_binding(store, platform_ns))
+        if bind else None)
+    if made is None:
         standing = kube.read_or_none("ServiceAccount", contract.runner_account(store),
                                      platform_ns)
         owners = [ref.get("uid") for ref in
@@ -29,5 +34,3 @@ def ensure(kube: Kube, store: str, namespace: Mapping[str, Any], platform_ns: st
             raise PlatformError(Kind.RETRY_LATER, "runner_identity_pending",
                                 f"the runner identity of an earlier {store} is still being "
                                 "removed; retry")
-    if bind:
-        kube.create_or_keep(manifests.runner_role_binding(store, platform_ns))

@@ -13,7 +13,7 @@ from typing import Any
 from storeplatform import contract, intent
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.intent import Intent, Record, Verdict
-from storeplatform.kube import Kube, Obj
+from storeplatform.kube import CONFLICT, Kube, Obj
 from storeplatform.lifecycle.jobs import Outcome
 
 log = logging.getLogger(__name__)
@@ -25,7 +25,6 @@ SETTINGS: dict[str, Any] = {
     "MAX_CLOCK_SKEW_SECONDS": 300.0,  # how far in the future an event time may be
 }
 CLAIM_ATTEMPTS = 3
-CONFLICT_CODE = "kubernetes_conflict"  # what Kube makes of a 409 (or a 404) on a replace
 SWEEP_LIMIT = 20  # records removed per delete event at most: the sweep stays cheap
 
 Clock = Callable[[], datetime]
@@ -51,8 +50,12 @@ def claim(kube: Kube, store: str, wanted: Intent, settings: Mapping[str, Any],
     other reads again and is judged against the winner.
     """
     platform_ns = settings["PLATFORM_NAMESPACE"]
-    for _ in range(CLAIM_ATTEMPTS):
-        obj, record = read(kube, store, platform_ns)
+    # A create is most often a new store's first event, which finds no record (judged
+    # APPLY): it creates first, one call, and reads only on 409. A delete finds its create's.
+    create_first = wanted.action == intent.CREATE
+    for attempt in range(CLAIM_ATTEMPTS + create_first):
+        obj, record = (None, None) if create_first and not attempt else read(
+            kube, store, platform_ns)
         now = clock()
         verdict = intent.judge(record, wanted, now)
         if verdict is Verdict.STALE:
@@ -95,7 +98,7 @@ def _replace_unless_changed(kube: Kube, body: Obj) -> Obj | None:
     try:
         return kube.replace(body)
     except PlatformError as err:
-        if err.code == CONFLICT_CODE:
+        if err.code == CONFLICT:
             return None
         raise
 

@@ -68,20 +68,26 @@ def remove(kube: Kube, job: Mapping[str, Any]) -> None:
     log.info("deleted job %s/%s", meta["namespace"], meta["name"])
 
 
+UNREAD: Any = object()  # start_once reads the standing Job itself
+
+
 def start_once(kube: Kube, job: Mapping[str, Any], event_id: str,
-               values: Mapping[str, Any] | None = None) -> Outcome:
+               values: Mapping[str, Any] | None = None, *, standing: Any = UNREAD,
+               values_written: bool = False) -> Outcome:
     """Start the Job unless one of its name is kept (is_kept); a failed one is replaced.
 
-    The values Secret, if any, is written just before and then owned by the Job, so it is
-    collected with it.
+    The values Secret, if any, is written just before (or, values_written, by the caller
+    while no Job of its name stood) and then owned by the Job, so it is collected with it.
+    `standing`: the Job of that name as the caller read it (None: there was none).
     """
     meta = job["metadata"]
-    standing = kube.read_or_none("Job", meta["name"], meta["namespace"])
+    if standing is UNREAD:
+        standing = kube.read_or_none("Job", meta["name"], meta["namespace"])
     if standing is not None and is_kept(standing, event_id):
         return Outcome(meta["name"])
     if standing is not None:
         remove(kube, standing)
-    if values is not None:
+    if values is not None and not (values_written and standing is None):
         kube.create_or_replace(values)
     created = kube.create_or_keep(job)
     if created is None:  # a concurrent delivery made it, or the old one is still going

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
-from storeplatform import contract, manifests
+from storeplatform import contract, fanout, manifests
 from storeplatform.errors import Kind, PlatformError
 from storeplatform.intent import Intent
 from storeplatform.kube import Kube
@@ -40,28 +40,39 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
                                      platform_ns)
     job = manifests.runner_job(contract.ACTION_INSTALL, store, event_id, settings)
 
-    delete_job = kube.read_or_none("Job", contract.job_name(contract.ACTION_DELETE, store),
-                                   platform_ns)
+    delete_name = contract.job_name(contract.ACTION_DELETE, store)
+    # The reads this event decides on, together (fanout): a create is acknowledged after
+    # the fewest round trips in sequence that keep every rule below.
+    delete_job, standing, install_job = fanout.all_of(
+        lambda: kube.read_or_none("Job", delete_name, platform_ns),
+        lambda: namespaces.read_managed(kube, store),
+        lambda: kube.read_or_none("Job", job["metadata"]["name"], platform_ns))
     if delete_job is not None and job_state(delete_job) == "running":
         raise _being_deleted(store)
-    standing = namespaces.read_managed(kube, store)
     # A `deleting` mark with no delete Job running is a delete that never finished (it was
     # dead-lettered, or its Job failed and expired): this create is the newer intent, and
     # the intent lease means no delete is being applied right now. Only Kubernetes removing
     # the namespace makes it wait.
     if standing is not None and namespaces.is_terminating(standing):
         raise _being_deleted(store)
+    claimed = None
     if standing is None:
-        capacity.claim(kube, store, settings)  # LIMIT_REACHED: nothing is made
+        claimed = capacity.claim(kube, store, settings)  # LIMIT_REACHED: nothing is made
         standing = kube.create_or_keep(namespace) or namespaces.read_managed(kube, store)
     if standing is None:  # made and gone at once: a delete raced us
         raise _being_deleted(store)
-    capacity.fulfil(kube, store, settings)
-    if delete_job is not None:
-        jobs.remove(kube, delete_job)  # the finished delete of an earlier store of this name
-    kube.create_or_keep(credentials)
-    identity.ensure(kube, store, standing, platform_ns)
-    return jobs.start_once(kube, job, event_id, values)
+    made = standing
+    # Once the namespace stands, what goes in it and beside it is independent. The values
+    # are written now only where no Job stands (start_once rewrites them for a replaced one).
+    fanout.all_of(
+        lambda: capacity.fulfil(kube, store, settings, claimed),
+        lambda: kube.create_or_keep(credentials),  # kept if there: no new passwords
+        lambda: identity.ensure(kube, store, made, platform_ns),
+        *([lambda: jobs.remove(kube, delete_job)]  # an earlier store's finished delete
+          if delete_job is not None else []),
+        *([lambda: kube.create_or_replace(values)] if install_job is None else []))
+    return jobs.start_once(kube, job, event_id, values, standing=install_job,
+                           values_written=True)
 
 
 def _being_deleted(store: str) -> PlatformError:

@@ -76,3 +76,14 @@ def test_fulfil_writes_only_once(fake_kube):
     cap_map = fake_kube.get("ConfigMap", contract.STORES_CONFIG_MAP, NS)
     assert cap_map["data"]["store-a"] == capacity.MADE
     assert cap_map["metadata"].get("resourceVersion") == version
+
+
+def test_made_is_written_at_the_claimed_version_and_read_again_after_another_claim(
+        fake_kube):
+    claimed = capacity.claim(fake_kube, "store-a", SETTINGS, clock=lambda: 1000.0)
+    capacity.claim(fake_kube, "store-b", SETTINGS, clock=lambda: 1001.0)  # changes it
+    before = len(fake_kube.calls)
+    capacity.fulfil(fake_kube, "store-a", SETTINGS, claimed)
+    data = fake_kube.get("ConfigMap", contract.STORES_CONFIG_MAP, NS)["data"]
+    assert data["store-a"] == capacity.MADE and data["store-b"] == "1001"
+    assert [verb for verb, _, _ in fake_kube.calls[before:]] == ["replace", "read", "replace"]

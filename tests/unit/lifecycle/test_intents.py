@@ -164,18 +164,25 @@ def test_a_newer_event_waits_while_another_delivery_holds_the_record(fake_kube, 
 
 
 class RacingKube(FakeKube):
-    """Lets a rival delivery write the record between this one's read and its write."""
+    """Lets a rival delivery write the record just before this one's first write of it
+    (after its read, or, for a create, which writes first, before its create)."""
 
     def __init__(self, rival):
         super().__init__()
         self.rival = rival
 
-    def read_or_none(self, kind, name, namespace=None):
-        found = super().read_or_none(kind, name, namespace)
-        if kind == "ConfigMap" and self.rival:
+    def _race(self, obj):
+        if obj["kind"] == "ConfigMap" and self.rival:
             rival, self.rival = self.rival, None
             rival(self)
-        return found
+
+    def create_or_keep(self, obj):
+        self._race(obj)
+        return super().create_or_keep(obj)
+
+    def replace(self, obj):
+        self._race(obj)
+        return super().replace(obj)
 
 
 @pytest.mark.parametrize(("rival_at", "mine_at", "verdict"), [
@@ -295,3 +302,15 @@ def test_a_delete_event_sweeps_after_it_is_applied(fake_kube, settings, clock):
     delete(fake_kube, 2, settings, clock)
     names = sorted(o["metadata"]["name"] for o in fake_kube.of_kind("ConfigMap"))
     assert names == ["intent-store-a"]
+
+
+def test_a_new_stores_create_writes_its_record_without_reading_it(settings, clock):
+    kube = FakeKube()
+    create(kube, 1, settings, clock)
+    intent_calls = [verb for verb, kind, name in kube.calls
+                    if kind == "ConfigMap" and name == intent.record_name("store-a")]
+    assert intent_calls == ["create", "replace"]  # claimed, then released
+    delete(kube, 2, settings, clock)  # a delete reads its create's record first
+    assert [verb for verb, kind, name in kube.calls
+            if kind == "ConfigMap" and name == intent.record_name("store-a")][2:4] == [
+        "read", "replace"]

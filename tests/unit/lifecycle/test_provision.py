@@ -25,6 +25,21 @@ def delete_job():
                          "labels": contract.store_labels("store-a")}}
 
 
+def test_a_first_create_reads_nothing_twice_and_patches_only_the_values_owner(
+        fake_kube, create_settings):
+    provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
+    calls = fake_kube.calls
+    assert sorted(c for c in calls if c[0] == "read") == [
+        ("read", "ConfigMap", contract.STORES_CONFIG_MAP),
+        ("read", "Job", "helm-delete-store-a"), ("read", "Job", JOB),
+        ("read", "Namespace", "store-a")]
+    assert [c for c in calls if c[0] in ("patch", "replace")] == [
+        # the claim created it; made is written at the claimed version, with no read
+        ("replace", "ConfigMap", contract.STORES_CONFIG_MAP),
+        ("patch", "Secret", contract.values_secret_name("store-a"))]
+    assert [c for c in calls if c[1] == "Job"][-1] == ("create", "Job", JOB)
+
+
 def test_first_create_makes_every_object_and_one_job(fake_kube, create_settings):
     outcome = provision(fake_kube, "store-a", "woocommerce", "e-1", create_settings)
     assert (outcome.job, outcome.created, str(outcome)) == (JOB, True, f"job {JOB} created")
