@@ -11,7 +11,8 @@ never logged. Rules chosen by a test answer some requests with a fault instead:
   when a connection breaks after the server acted.
 
 A rule matches a method and a path regex, fires a given number of times, and records what
-it hit, so a test can prove the fault really happened.
+it hit, so a test can prove the fault really happened. Watches (`?watch=true`, list-stores'
+cache) are streamed through as the API server sends them.
 """
 
 from __future__ import annotations
@@ -20,10 +21,12 @@ import http.client
 import json
 import logging
 import re
+import socket
 import ssl
 import threading
 import time
 import urllib.parse
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -32,6 +35,8 @@ log = logging.getLogger(__name__)
 
 HOP_HEADERS = {"connection", "keep-alive", "transfer-encoding", "te", "trailer", "upgrade",
                "proxy-authorization", "proxy-authenticate", "host", "content-length"}
+
+WATCH = re.compile(r"[?&]watch=(true|1)\b", re.IGNORECASE)
 
 
 @dataclass
@@ -61,6 +66,7 @@ class FaultProxy:
         self._context = ssl.create_default_context(cadata=ca_pem.decode("ascii"))
         self._timeout = upstream_timeout
         self._lock = threading.Lock()
+        self._streams: set[http.client.HTTPSConnection] = set()
         self.rules: list[Rule] = []
         self.requests: list[tuple[str, str]] = []  # (method, path) of every request seen
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
@@ -99,17 +105,46 @@ class FaultProxy:
         self._thread.join(5)
 
     # ---------------------------------------------------------------- forwarding
+    def _connect(self, timeout: float | None) -> http.client.HTTPSConnection:
+        host, port = self._upstream
+        return http.client.HTTPSConnection(host, port, context=self._context, timeout=timeout)
+
     def forward(self, method: str, path: str, headers: dict[str, str],
                 body: bytes) -> tuple[int, list[tuple[str, str]], bytes]:
-        host, port = self._upstream
-        connection = http.client.HTTPSConnection(host, port, context=self._context,
-                                                 timeout=self._timeout)
+        connection = self._connect(self._timeout)
         try:
             connection.request(method, path, body=body or None, headers=headers)
             response = connection.getresponse()
             return response.status, response.getheaders(), response.read()
         finally:
             connection.close()
+
+    def stream(self, path: str, headers: dict[str, str],
+               answer: Callable[[int, list[tuple[str, str]]], Callable[[bytes], None]]) -> None:
+        """Forward a watch: answer(status, headers) starts the reply and gives the writer of
+        each piece, called as the API server sends it (the client's timeout bounds it)."""
+        connection = self._connect(None)
+        with self._lock:
+            self._streams.add(connection)
+        try:
+            connection.request("GET", path, headers=headers)
+            response = connection.getresponse()
+            write = answer(response.status, response.getheaders())
+            while piece := response.read1(65536):
+                write(piece)
+        finally:
+            with self._lock:
+                self._streams.discard(connection)
+            connection.close()
+
+    def break_watches(self) -> int:
+        """Cut every watch in flight, as a broken connection would; how many were cut."""
+        with self._lock:
+            streams, self._streams = set(self._streams), set()
+        for connection in streams:
+            if connection.sock is not None:
+                connection.sock.shutdown(socket.SHUT_RDWR)
+        return len(streams)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -132,6 +167,9 @@ class FaultProxy:
                     self._status(rule.fault)
                     return
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in HOP_HEADERS}
+                if self.command == "GET" and WATCH.search(self.path):
+                    self._stream(headers)
+                    return
                 try:
                     status, answer_headers, answer = proxy.forward(self.command, self.path,
                                                                    headers, body)
@@ -149,6 +187,29 @@ class FaultProxy:
                 self.send_header("Content-Length", str(len(answer)))
                 self.end_headers()
                 self.wfile.write(answer)
+
+            def _stream(self, headers: dict[str, str]) -> None:
+                def answer(status: int, answer_headers: list[tuple[str, str]],
+                           ) -> Callable[[bytes], None]:
+                    self.send_response(status)
+                    for key, value in answer_headers:
+                        if key.lower() not in HOP_HEADERS:
+                            self.send_header(key, value)
+                    self.send_header("Transfer-Encoding", "chunked")
+                    self.end_headers()
+
+                    def write(piece: bytes) -> None:
+                        self.wfile.write(b"%x\r\n%s\r\n" % (len(piece), piece))
+                        self.wfile.flush()
+
+                    return write
+
+                try:
+                    proxy.stream(self.path, headers, answer)
+                    self.wfile.write(b"0\r\n\r\n")  # the API server ended the watch
+                except (OSError, http.client.HTTPException):
+                    pass  # the watcher went away, or the watch was cut: no clean end
+                self.close_connection = True
 
             def _status(self, code: int) -> None:
                 payload = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure",

@@ -138,14 +138,20 @@ def test_a_lost_answer_after_the_write_is_retried_without_a_second_anything(func
     delete_and_settle(functions, store)
 
 
-def test_list_stores_answers_503_while_the_api_server_fails(functions, proxy):
-    proxy.add(Rule("GET", r"/api/v1/namespaces\?", 500, times=1))
-    from tests.integration.platform import list_event
-
-    headers, body = list_event()
-    status, answer = http("POST", functions.url["list-stores"], body, headers)
-    assert (status, json.loads(answer)["error"]["code"]) == (503, "kubernetes_unavailable")
-    assert functions.stores() is not None  # the next poll works
+def test_list_stores_answers_from_its_cache_while_the_api_server_fails(functions, proxy):
+    """Its watches cut and every new list or watch of namespaces refused for a while: the
+    answers keep coming from memory (CACHE_MAX_STALE), then it lists again and catches up."""
+    before = functions.stores()
+    store = "store-flt-cache"
+    refused = proxy.add(Rule("GET", r"/api/v1/namespaces\?", 500, times=4))
+    assert proxy.break_watches() > 0, "list-stores had no watch open"
+    deadline = time.monotonic() + 30
+    while len(refused.hits) < refused.times:
+        assert functions.stores() == before  # from memory, the API server refusing
+        assert time.monotonic() < deadline, f"only {len(refused.hits)} lists refused"
+        time.sleep(0.2)
+    assert functions.deliver(Event(CREATE, store, f"{store}-1", now()))[:2] == (202, b"")
+    assert ready(functions, store)["name"] == store  # listed again: changes arrive anew
 
 
 # ---------------------------------------------------------------- the runner is stopped
