@@ -154,8 +154,13 @@ def test_sinkbindings_gave_k_sink_to_the_producers_at_creation(eventing):
         ksvc = get(eventing.admin, "serving.knative.dev", "services", name)
         env = {e["name"]: e.get("value") for e in
                ksvc["spec"]["template"]["spec"]["containers"][0]["env"]}
-        assert env["K_SINK"] == localknative.Knative.broker_url(NS, "default"), name
-        assert ksvc["metadata"]["generation"] == 1, f"{name} was changed after creation"
+        assert env.get("K_SINK") == localknative.Knative.broker_url(NS, "default"), name
+        # Set by the webhook at creation (deploy waits until the webhook intercepts
+        # Services first), unless deploy had to nudge the binding to bind it afterwards.
+        binding = get(eventing.admin, "sources.knative.dev", "sinkbindings",
+                      f"{name}-to-broker")
+        nudged = deploy.NUDGE_ANNOTATION in (binding["metadata"].get("annotations") or {})
+        assert ksvc["metadata"]["generation"] == 1 or nudged, f"{name} changed after creation"
 
 
 @pytest.mark.parametrize("mode", MODES)

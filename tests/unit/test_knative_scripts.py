@@ -160,11 +160,15 @@ def test_apply_order_and_waits_are_those_the_integration_tests_run(fake_kubectl)
             seen.append(("apply", file.group(1)))
         elif " wait " in f" {call} " and file:
             seen.append(("wait", file.group(1)))
+        elif " wait " in f" {call} " and deploy.SINKBINDING_WEBHOOK in call:
+            seen.append(("wait", "sinkbinding webhook"))
         elif " wait " in f" {call} ":
             seen.append(("wait", call.split("condition=Ready ")[1].split()[0]))
     expected = []
     for path, docs in deploy.manifest_files():
         expected.append(("apply", path.name))
+        if any(d["kind"] == "SinkBinding" for d in docs):  # deploy.wait_intercepted
+            expected.append(("wait", "sinkbinding webhook"))
         if deploy.waits_after(docs):
             expected.append(("wait", path.name))
     expected += [("wait", "sinkbinding")]
@@ -427,3 +431,21 @@ def test_make_up_creates_a_random_gateway_token_once_and_never_prints_it(tmp_pat
     assert re.fullmatch(r"[0-9a-f]{64}", token)
     assert token not in result.stdout + result.stderr
     assert "created" in result.stdout and "kept" in result.stdout
+
+
+SERVICE_SUBJECT = {"apiVersion": "serving.knative.dev/v1", "kind": "Service", "name": "gateway"}
+
+
+@pytest.mark.parametrize(("rules", "covered"), [
+    ([], False),  # before the webhook has seen the first binding of the kind
+    ([{"apiGroups": ["apps"], "resources": ["deployments/*"],
+       "operations": ["CREATE", "UPDATE"]}], False),
+    ([{"apiGroups": ["serving.knative.dev"], "resources": ["services/*"],
+       "operations": ["CREATE", "UPDATE"]}], True),
+    ([{"apiGroups": ["serving.knative.dev"], "resources": ["services/*"],
+       "operations": ["UPDATE"]}], False),
+])
+def test_services_are_applied_once_the_sinkbinding_webhook_intercepts_them(rules, covered):
+    webhook = {"webhooks": [{"name": deploy.SINKBINDING_WEBHOOK, "rules": rules}]}
+    assert deploy.intercepted(webhook, SERVICE_SUBJECT) is covered
+    assert deploy.intercepted(None, SERVICE_SUBJECT) is False
