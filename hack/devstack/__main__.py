@@ -34,7 +34,7 @@ from kubernetes import client, config
 import localknative
 import localkube
 from devstack import bootstrap, deploy
-from localkube import network
+from localkube import network, polling
 
 log = logging.getLogger("devstack")
 
@@ -180,18 +180,21 @@ def wait_healthy(stack: Stack, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     for name in KNATIVE_SERVICES:
         url = stack.url(name) + "/health"
-        while True:
-            if stack.procs[name].poll() is not None:
-                raise RuntimeError(f"{name} exited; see {stack.state_dir}/logs/{name}.log")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
-                    if response.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"{name} not healthy at {url} after {timeout:.0f} s")
-            time.sleep(0.2)
+
+        def exited(name: str = name) -> str | None:
+            return (f"{name} (see {stack.state_dir}/logs/{name}.log)"
+                    if stack.procs[name].poll() is not None else None)
+
+        polling.until(f"{name} at {url}", lambda url=url: _answers(url), deadline,
+                      dead=exited, error=RuntimeError)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 (loopback)
+            return response.status == 200
+    except OSError:
+        return False
 
 
 def stop_services(stack: Stack) -> None:

@@ -15,7 +15,7 @@ from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
 from localknative import manifests
-from localkube import Cluster, network, procs
+from localkube import Cluster, network, polling, procs
 from localkube import objects as objects_module
 from localkube.kubeconfig import token_kubeconfig, write_private
 from localkube.options import DEFAULT_BIN_DIR, REPO_ROOT
@@ -92,18 +92,8 @@ def apply(api: client.ApiClient, objects: Iterable[dict[str, Any]]) -> None:
 
 def wait_for(what: str, check: Callable[[], bool], deadline: float,
              alive: Callable[[], str | None] = lambda: None) -> None:
-    while True:
-        dead = alive()
-        if dead:
-            raise StartError(f"{dead} exited while waiting for {what}")
-        try:
-            if check():
-                return
-        except ApiException:
-            pass
-        if time.monotonic() > deadline:
-            raise StartError(f"timed out waiting for {what}")
-        time.sleep(0.25)
+    polling.until(what, check, deadline, dead=alive, tolerate=(ApiException,),
+                  error=StartError)
 
 
 def _crds_established(api: client.ApiClient, names: list[str]) -> bool:

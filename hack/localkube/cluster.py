@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
 import os
@@ -22,7 +21,7 @@ from kubernetes import client, config
 from kubernetes.client.exceptions import ApiException
 
 from localkube import components as comp
-from localkube import network, pki, procs
+from localkube import network, pki, polling, procs
 from localkube.bootstrap import bootstrap, node_name
 from localkube.kubeconfig import cert_kubeconfig, write_private
 from localkube.options import (
@@ -133,17 +132,15 @@ def _log_tail(layout: comp.Layout, name: str) -> str:
 def _wait_until(what: str, check: Callable[[], bool], layout: comp.Layout,
                 watched: tuple[str, ...], deadline: float) -> None:
     """Polls check until it is true; fails fast when a watched process has died."""
-    while True:
+    def dead() -> str | None:
         for name in watched:
             if not procs.is_running(layout.pid_file(name)):
-                raise StartError(f"{name} exited while waiting for {what}; "
-                                 f"log {layout.log_file(name)}:\n{_log_tail(layout, name)}")
-        with contextlib.suppress(OSError, ApiException, ValueError, ssl.SSLError):
-            if check():
-                return
-        if time.monotonic() > deadline:
-            raise StartError(f"timed out waiting for {what}; logs in {layout.logs}")
-        time.sleep(0.25)
+                return f"{name} (log {layout.log_file(name)}:\n{_log_tail(layout, name)}\n)"
+        return None
+
+    polling.until(what, check, deadline, dead=dead, error=StartError,
+                  tolerate=(OSError, ApiException, ValueError, ssl.SSLError),
+                  hint=f"; logs in {layout.logs}")
 
 
 def _http_ok(url: str, ca_file: Path | None = None) -> bool:

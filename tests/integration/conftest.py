@@ -38,6 +38,24 @@ def admin_api(cluster: Cluster) -> Iterator[client.ApiClient]:
         yield api
 
 
+def create_namespace(core: client.CoreV1Api, prefix: str,
+                     labels: dict[str, str] | None = None) -> str:
+    """A uniquely named namespace, once pods can be made in it: the controller manager
+    has made its default ServiceAccount (pods are refused until then)."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    core.create_namespace({"metadata": {"name": name, "labels": labels or {}}},
+                          _request_timeout=10)
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            core.read_namespaced_service_account("default", name, _request_timeout=10)
+            return name
+        except ApiException as err:
+            if err.status != 404 or time.monotonic() > deadline:
+                raise
+        time.sleep(0.2)
+
+
 @pytest.fixture
 def new_namespace(admin_api: client.ApiClient) -> Iterator[Callable[..., str]]:
     """Creates uniquely named namespaces (optional labels); deletes them after the test."""
@@ -45,20 +63,9 @@ def new_namespace(admin_api: client.ApiClient) -> Iterator[Callable[..., str]]:
     created: list[str] = []
 
     def make(prefix: str = "it", labels: dict[str, str] | None = None) -> str:
-        name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-        core.create_namespace({"metadata": {"name": name, "labels": labels or {}}},
-                              _request_timeout=10)
+        name = create_namespace(core, prefix, labels)
         created.append(name)
-        # Pods are refused until the controller manager has made the default ServiceAccount.
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                core.read_namespaced_service_account("default", name, _request_timeout=10)
-                return name
-            except ApiException as err:
-                if err.status != 404 or time.monotonic() > deadline:
-                    raise
-            time.sleep(0.2)
+        return name
 
     yield make
     for name in created:

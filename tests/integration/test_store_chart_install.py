@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import copy
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +26,7 @@ from kubernetes.client.exceptions import ApiException
 
 from localkube.bootstrap import PROVISIONER
 from storeplatform import manifests
+from tests.integration.conftest import create_namespace
 from tests.unit.wordpress_standin import (
     Store,
     container_env,
@@ -158,28 +158,13 @@ def refusal(err: ApiException) -> str:
     return body.decode() if isinstance(body, bytes) else str(body)
 
 
-def new_store_namespace(core: client.CoreV1Api) -> str:
-    name = f"store-{uuid.uuid4().hex[:8]}"
-    core.create_namespace({"metadata": {"name": name, "labels": PSA_RESTRICTED}},
-                          _request_timeout=10)
-    deadline = time.monotonic() + 30
-    while True:  # pods are refused until the default ServiceAccount exists
-        try:
-            core.read_namespaced_service_account("default", name, _request_timeout=10)
-            return name
-        except ApiException as err:
-            if err.status != 404 or time.monotonic() > deadline:
-                raise
-        time.sleep(0.2)
-
-
 @pytest.fixture(scope="module", params=storechart.PROFILES)
 def release(request: pytest.FixtureRequest, helm: Path, cluster: Any,
             admin_api: client.ApiClient, storage_classes: None,
             tmp_path_factory: pytest.TempPathFactory) -> Iterator[Release]:
     """A store installed with one profile; its namespace is removed at the end."""
     core = client.CoreV1Api(admin_api)
-    store = new_store_namespace(core)
+    store = create_namespace(core, "store", PSA_RESTRICTED)
     # The Secret as the create function makes it: fresh random credentials.
     core.create_namespaced_secret(store, manifests.credentials_secret(store, "woocommerce"),
                                   _request_timeout=10)
