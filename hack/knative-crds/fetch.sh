@@ -14,7 +14,9 @@ module_dir() {
     | sed -n 's/^[[:space:]]*"Dir": "\(.*\)",$/\1/p'
 }
 
-pins="$(sed -n 's/^\t\(knative.dev\/[a-z]*\) \(v[0-9.]*\)$/\1 \2/p' "${here}/go.mod")"
+# The pins, and which files are copied (bumped when that changes, so caches refresh).
+pins="$(sed -n 's/^\t\(knative.dev\/[a-z]*\) \(v[0-9.]*\)$/\1 \2/p' "${here}/go.mod")
+files 2: CRDs, and Serving's podspecable-binding ClusterRole"
 if [[ -f "${dest}/VERSIONS" && "$(cat "${dest}/VERSIONS")" == "${pins}" ]]; then
   echo "knative CRDs: ${dest} is up to date (${pins//$'\n'/, })"
   exit 0
@@ -35,6 +37,10 @@ trap 'rm -rf "${tmp}"' EXIT
 for f in "${serving}"/config/core/300-resources/*.yaml; do
   cp "${f}" "${tmp}/serving-$(basename "${f}")"
 done
+# Serving's release lets the SinkBinding reconciler patch Knative Services through an
+# aggregated ClusterRole (label duck.knative.dev/podspecable); the local install applies it.
+cp "${serving}/config/core/200-roles/podspecable-bindings-clusterrole.yaml" \
+  "${tmp}/serving-podspecable-bindings-clusterrole.yaml"
 # Eventing: Broker, Trigger, SinkBinding and the other eventing/sources/flows/messaging CRDs.
 for f in "${eventing}"/config/core/resources/*.yaml; do
   cp "${f}" "${tmp}/eventing-$(basename "${f}")"

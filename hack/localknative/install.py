@@ -75,15 +75,18 @@ def eventing_dir(bin_dir: Path) -> Path:
 def missing(bin_dir: Path, crds_dir: Path) -> list[str]:
     """What `make controlplane knative-crds` has not built yet."""
     wanted = [eventing_dir(bin_dir) / b for b in manifests.COMPONENTS.values()]
-    wanted += [eventing_dir(bin_dir) / "config", crds_dir / "VERSIONS"]
+    wanted += [eventing_dir(bin_dir) / "config", crds_dir / "VERSIONS",
+               crds_dir / "serving-podspecable-bindings-clusterrole.yaml"]
     return [str(path) for path in wanted if not path.exists()]
 
 
-def serving_crds(crds_dir: Path) -> list[dict[str, Any]]:
-    """Knative Serving's CRDs (the pinned release, from the knative-crds cache)."""
+def serving_release(crds_dir: Path, kind: str) -> list[dict[str, Any]]:
+    """The objects of one kind from Knative Serving's release files of the pinned version
+    (the knative-crds cache): its CRDs, and its podspecable-binding ClusterRole, which the
+    cluster's aggregation hands to Eventing's SinkBinding reconciler (it patches Services)."""
     return [doc for path in sorted(crds_dir.glob("serving-*.yaml"))
             for doc in yaml.safe_load_all(path.read_text())
-            if doc and doc.get("kind") == "CustomResourceDefinition"]
+            if doc and doc.get("kind") == kind]
 
 
 def apply(api: client.ApiClient, objects: Iterable[dict[str, Any]]) -> None:
@@ -188,14 +191,16 @@ def start(cluster: Cluster, bin_dir: Path = DEFAULT_BIN_DIR,
                                    features)
     webhook_configs = [d for d in docs if d["kind"] in WEBHOOK_CONFIGURATIONS]
     rest = [d for d in docs if d["kind"] not in WEBHOOK_CONFIGURATIONS]
-    crds = serving_crds(crds_dir) + [d for d in rest if d["kind"] == "CustomResourceDefinition"]
+    crds = serving_release(crds_dir, "CustomResourceDefinition") + [
+        d for d in rest if d["kind"] == "CustomResourceDefinition"]
     api = cluster.api_client()
     try:
         _remove_webhook_configurations(api, webhook_configs)
         apply(api, crds)
         wait_for("the Knative CRDs", lambda: _crds_established(
             api, [d["metadata"]["name"] for d in crds]), deadline)
-        apply(api, [d for d in rest if d["kind"] != "CustomResourceDefinition"])
+        apply(api, serving_release(crds_dir, "ClusterRole")
+              + [d for d in rest if d["kind"] != "CustomResourceDefinition"])
         apiserver_port = int(cluster.server.rsplit(":", 1)[1])
         deployments = manifests.deployments(docs)
         maps = manifests.config_maps(docs)
