@@ -49,3 +49,12 @@ def test_a_call_that_fans_out_again_runs_its_calls_in_turn():
     outer = fanout.all_of(lambda: "caller", inner)
     assert outer[0] == "caller"
     assert len(set(outer[1])) == 1 and outer[1][0].startswith("fanout")
+
+
+def test_the_first_call_runs_in_the_callers_thread_and_may_fan_out():
+    barrier = threading.Barrier(2, timeout=10)
+
+    def first():
+        return [threading.current_thread().name, *fanout.all_of(barrier.wait, barrier.wait)]
+
+    assert fanout.all_of(first, lambda: 0)[0][0] == threading.current_thread().name

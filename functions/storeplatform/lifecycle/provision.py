@@ -65,9 +65,10 @@ def provision(kube: Kube, store: str, engine: str, event_id: str,
     # Once the namespace stands, what goes in it and beside it is independent. The values
     # are written now only where no Job stands (start_once rewrites them for a replaced one).
     fanout.all_of(
+        # First: it runs in this thread, so its own two calls go out together too.
+        lambda: identity.ensure(kube, store, made, platform_ns),
         lambda: capacity.fulfil(kube, store, settings, claimed),
         lambda: kube.create_or_keep(credentials),  # kept if there: no new passwords
-        lambda: identity.ensure(kube, store, made, platform_ns),
         *([lambda: jobs.remove(kube, delete_job)]  # an earlier store's finished delete
           if delete_job is not None else []),
         *([lambda: kube.create_or_replace(values)] if install_job is None else []))
