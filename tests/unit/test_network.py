@@ -157,12 +157,18 @@ def test_proxy_answers_502_naming_what_has_no_route(net):
     assert b"no Service shop/missing" in response.read()
 
 
-def test_connect_to_a_cluster_ip_tunnels_to_the_service_backend(net):
-    """What the API server does for a webhook (egress selector, HTTP CONNECT over UDS)."""
+def egress_connect(net, target: bytes) -> socket.socket:
+    """A CONNECT to target on the egress socket, as the API server's egress selector sends."""
     sock = socket.socket(socket.AF_UNIX)
     sock.settimeout(5)
     sock.connect(str(net.sockets.egress))
-    sock.sendall(b"CONNECT 10.96.0.10:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock.sendall(b"CONNECT " + target + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return sock
+
+
+def test_connect_to_a_cluster_ip_tunnels_to_the_service_backend(net):
+    """What the API server does for a webhook (egress selector, HTTP CONNECT over UDS)."""
+    sock = egress_connect(net, b"10.96.0.10:443")
     assert sock.recv(1024).startswith(b"HTTP/1.1 200")
     sock.sendall(b"POST /validate HTTP/1.1\r\nHost: eventing-webhook.knative-eventing.svc\r\n"
                  b"Content-Length: 2\r\n\r\nok")
@@ -172,10 +178,7 @@ def test_connect_to_a_cluster_ip_tunnels_to_the_service_backend(net):
 
 
 def test_connect_without_a_route_is_refused(net):
-    sock = socket.socket(socket.AF_UNIX)
-    sock.settimeout(5)
-    sock.connect(str(net.sockets.egress))
-    sock.sendall(b"CONNECT 10.96.0.11:443 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    sock = egress_connect(net, b"10.96.0.11:443")
     assert sock.recv(1024).startswith(b"HTTP/1.1 503")
 
 
