@@ -26,13 +26,7 @@ from kubernetes import client, config
 
 from devstack import bootstrap
 from tests.browser.conftest import free_port, wait_healthy
-
-try:
-    from playwright.sync_api import Page, expect
-except ImportError:  # conftest's fixtures skip (or fail under CI) with the reason
-    if os.environ.get("CI") == "true":
-        raise
-    pytest.skip("Playwright is missing: make venv", allow_module_level=True)
+from tests.browser.sync_api import Page, expect
 
 pytestmark = pytest.mark.browser
 

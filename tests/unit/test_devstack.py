@@ -7,15 +7,6 @@ import pytest
 import devstack.__main__ as devstack
 
 
-def free(port: int) -> bool:
-    with socket.socket() as probe:
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-    return True
-
-
 def test_a_taken_port_is_named_with_its_service_and_how_to_move():
     """The broker's port (second of five) is held here; the four others are free (a
     busy machine may hold a neighbour: another port is picked then)."""
@@ -25,7 +16,8 @@ def test_a_taken_port_is_named_with_its_service_and_how_to_move():
             holder.listen()
             taken = holder.getsockname()[1]
             base = taken - 1
-            if not all(free(port) for port in range(base, base + 5) if port != taken):
+            neighbours = [port for port in range(base, base + 5) if port != taken]
+            if not all(map(devstack.port_is_free, neighbours)):
                 continue
             with pytest.raises(devstack.PortTaken) as raised:
                 devstack.choose_ports(base)
