@@ -4,9 +4,9 @@ slowest call instead of for their sum.
 Each call runs in the caller's context (its log fields and trace). The first runs in the
 caller's thread (so it may fan out again), the others on a pool shared by the process; a
 call on the pool that fans out again runs its own calls in turn, so no pool thread ever
-waits for the pool. Every call runs to
-its end; then the first error, in the order the calls were given, is raised, so what the
-event reports does not depend on which call was faster.
+waits for the pool. Every call runs to its end; then the first error, in the order the
+calls were given, is raised, so what the event reports does not depend on which call was
+faster.
 """
 
 from __future__ import annotations

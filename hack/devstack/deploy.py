@@ -29,7 +29,7 @@ import yaml
 from kubernetes import client
 from kubernetes.client.exceptions import ApiException
 
-from localkube import objects
+from localkube import objects, polling
 
 log = logging.getLogger("devstack.deploy")
 
@@ -143,21 +143,15 @@ def wait_intercepted(api: client.ApiClient, file: str, bindings: list[Doc],
     """Until the webhook intercepts every subject kind of the bindings: Services applied
     sooner would be created without K_SINK."""
     admission = client.AdmissionregistrationV1Api(api)
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            webhook = api.sanitize_for_serialization(
-                admission.read_mutating_webhook_configuration(SINKBINDING_WEBHOOK,
-                                                              _request_timeout=API_TIMEOUT))
-        except ApiException:
-            webhook = None
-        if all(intercepted(webhook, b["spec"]["subject"]) for b in bindings):
-            log.info("%s: the SinkBinding webhook intercepts the subjects", file)
-            return
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"{file}: {SINKBINDING_WEBHOOK} does not name the subjects "
-                               f"after {timeout:.0f} s")
-        time.sleep(0.2)
+
+    def intercepts() -> bool:
+        webhook = api.sanitize_for_serialization(admission.read_mutating_webhook_configuration(
+            SINKBINDING_WEBHOOK, _request_timeout=API_TIMEOUT))
+        return all(intercepted(webhook, b["spec"]["subject"]) for b in bindings)
+
+    polling.until(f"{SINKBINDING_WEBHOOK} to name the subjects of {file}", intercepts,
+                  time.monotonic() + timeout, tolerate=(ApiException,))
+    log.info("%s: the SinkBinding webhook intercepts the subjects", file)
 
 
 def bound(custom: client.CustomObjectsApi, doc: Doc) -> tuple[bool, str]:

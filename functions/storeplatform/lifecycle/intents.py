@@ -71,7 +71,7 @@ def claim(kube: Kube, store: str, wanted: Intent, settings: Mapping[str, Any],
         stored = kube.create_or_keep(body) if obj is None else _replace_unless_changed(kube, body)
         if stored is not None:
             return intent.read_record(stored), None
-    raise PlatformError(Kind.RETRY_LATER, "kubernetes_conflict",
+    raise PlatformError(Kind.RETRY_LATER, CONFLICT,
                         f"the intent record of store {store} kept changing; retry")
 
 
